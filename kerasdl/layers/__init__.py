@@ -1,0 +1,5 @@
+"""Custom Keras layers, each registered serializable under the ``kerasdl`` package."""
+
+from kerasdl.layers.lenet import ConnectionTableConv2D, ScaledTanh, TrainableSubsampling
+
+__all__ = ["ConnectionTableConv2D", "ScaledTanh", "TrainableSubsampling"]
