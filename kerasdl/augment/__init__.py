@@ -1,0 +1,41 @@
+"""Augmentation presets usable as the ``augment`` hook of :mod:`kerasdl.data`.
+
+Each preset is built from Keras preprocessing layers and runs in-graph on whole training
+batches. (The albumentations pipelines of the augmentation chapter plug into the same hook.)
+"""
+
+from __future__ import annotations
+
+import keras
+
+PRESETS = ("none", "shift", "affine")
+
+
+def make_augmentation(preset, image_shape, fill_value=0.0, seed=0):
+    """Return ``fn(images, labels) -> (images, labels)`` for a preset, or None for "none".
+
+    * ``"shift"``: random translation by up to 2 pixels each way (for 28-32 px digits).
+    * ``"affine"``: the same shift plus rotation up to about 8 degrees and zoom up to 8%,
+      the kind of small distortions LeCun et al. (1998) added to reach 0.8% on MNIST.
+    Empty space is filled with ``fill_value`` (the normalised background).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"augmentation preset must be one of {PRESETS}, got {preset!r}")
+    if preset == "none":
+        return None
+    height, width = image_shape[0], image_shape[1]
+    fill = {"fill_mode": "constant", "fill_value": float(fill_value)}
+    layers = [
+        keras.layers.RandomTranslation(2.0 / height, 2.0 / width, seed=seed, **fill),
+    ]
+    if preset == "affine":
+        layers += [
+            keras.layers.RandomRotation(8.0 / 360.0, seed=seed + 1, **fill),
+            keras.layers.RandomZoom(0.08, seed=seed + 2, **fill),
+        ]
+    pipeline = keras.Sequential(layers, name=f"augment_{preset}")
+
+    def augment(images, labels):
+        return pipeline(images, training=True), labels
+
+    return augment

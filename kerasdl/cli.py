@@ -1,0 +1,254 @@
+"""``kerasdl`` command line: list, info, train, evaluate, export, quickstart.
+
+Errors in what the user asked for (unknown model or dataset, bad shapes, missing data,
+existing output) print one line and exit with status 2; bugs still show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError)
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _formats(text):
+    from kerasdl.export import FORMATS
+
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in items if t not in FORMATS]
+    if bad or not items:
+        raise argparse.ArgumentTypeError(
+            f"unknown format(s) {', '.join(bad) or text!r}; choose from {', '.join(FORMATS)}"
+        )
+    return tuple(items)
+
+
+def cmd_list(args):
+    from kerasdl.registry import list_models, model_info
+
+    names = list_models(args.pattern, family=args.family, task=args.task, tags=args.tag)
+    if not names:
+        print("no registered model matches")
+        return 0
+    rows = []
+    for name in names:
+        info = model_info(name)
+        params = next(iter(info.reference_params.values()), None)
+        paper = info.paper if len(info.paper) <= 60 else info.paper[:57] + "..."
+        rows.append((name, info.family, info.task, f"{params:,}" if params else "-", paper))
+    header = ("model", "family", "task", "params", "paper")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    for row in [header, tuple("-" * w for w in widths)] + rows:
+        print("  ".join(cell.ljust(w) if i != 3 else cell.rjust(w)
+                        for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+    return 0
+
+
+def cmd_info(args):
+    from kerasdl.registry import model_info
+
+    info = model_info(args.model)
+    print(f"{info.name}: {info.description}")
+    print(f"  family: {info.family}   task: {info.task}   tags: {', '.join(info.tags) or '-'}")
+    print(f"  paper: {info.paper}")
+    print(f"  default input shape: {info.default_input_shape}")
+    for source, count in info.reference_params.items():
+        print(f"  reference parameters: {count:,} ({source})")
+    from kerasdl.train import get_recipe
+
+    print(f"  recipe: {json.dumps(get_recipe(info.name).to_dict())}")
+    return 0
+
+
+def cmd_train(args):
+    from kerasdl.train import train
+
+    train(
+        args.model,
+        args.dataset,
+        output_dir=args.output,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        data_dir=args.data_dir,
+        max_examples=args.max_examples,
+        overwrite=args.overwrite,
+        seed=args.seed,
+    )
+    return 0
+
+
+def cmd_evaluate(args):
+    from kerasdl.train import evaluate
+
+    result = evaluate(args.run, args.dataset, data_dir=args.data_dir, max_examples=args.max_examples)
+    print(
+        f"{result['dataset']}: test accuracy {100 * result['test_accuracy']:.2f}% "
+        f"(error {result['test_error_percent']:.2f}%) on {result['test_examples']:,} examples"
+    )
+    return 0
+
+
+def _resolve_run(target, dataset):
+    """A run folder, a .keras file, or a registry name (-> its default run folder)."""
+    if os.path.exists(target):
+        return target
+    from kerasdl.registry import model_info
+    from kerasdl.train import default_run_dir
+
+    info = model_info(target)  # unknown names raise ValueError with suggestions
+    run_dir = default_run_dir(info.name, dataset or "mnist")
+    if not os.path.exists(run_dir):
+        raise FileNotFoundError(
+            f"{target!r} is a model name but {run_dir} holds no trained run; train it "
+            f"first: kerasdl train {info.name} --dataset {dataset or 'mnist'}"
+        )
+    return run_dir
+
+
+def cmd_export(args):
+    from kerasdl.export import render_model_card
+    from kerasdl.workflows import export_run
+
+    formats = args.formats
+    if args.quantize:
+        formats = tuple(dict.fromkeys(("float32", args.quantize)))
+    card = export_run(
+        _resolve_run(args.target, args.dataset),
+        args.output,
+        formats=formats,
+        overwrite=args.overwrite,
+        data_dir=args.data_dir,
+        max_test_examples=args.max_test_examples,
+    )
+    print(render_model_card(card))
+    return 0
+
+
+def cmd_quickstart(args):
+    from kerasdl.workflows import quickstart
+
+    quickstart(args.output, overwrite=args.overwrite, data_dir=args.data_dir,
+               epochs=args.epochs, max_examples=args.max_examples)
+    return 0
+
+
+def build_parser():
+    from kerasdl import __version__
+
+    p = argparse.ArgumentParser(prog="kerasdl", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"kerasdl {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("list", help="table of registered models")
+    s.add_argument("pattern", nargs="?", help="shell-style filter, e.g. '*lenet*'")
+    s.add_argument("--family")
+    s.add_argument("--task")
+    s.add_argument("--tag", action="append", help="require this tag (repeatable)")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("info", help="one model's registry record and recipe")
+    s.add_argument("model")
+    s.set_defaults(func=cmd_info)
+
+    def data_args(s):
+        s.add_argument("--data-dir", help="TFDS data directory (default: $TFDS_DATA_DIR, "
+                       "else TFDS's default)")
+        s.add_argument("--max-examples", type=_positive_int,
+                       help="use at most N examples per split (smoke runs)")
+
+    s = sub.add_parser("train", help="train a model on a TFDS image dataset with its recipe")
+    s.add_argument("model")
+    s.add_argument("--dataset", default="mnist", help="TFDS name, or 'digits' (embedded)")
+    s.add_argument("--epochs", type=_positive_int)
+    s.add_argument("--batch-size", type=_positive_int)
+    s.add_argument("--output", help="run folder (default: saved_models/MODEL_DATASET)")
+    s.add_argument("--overwrite", action="store_true", help="retrain over a finished run")
+    s.add_argument("--seed", type=int, default=0)
+    data_args(s)
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="test accuracy of a trained run")
+    s.add_argument("run", help="run folder or its model.keras")
+    s.add_argument("--dataset", help="default: the dataset the run was trained on")
+    data_args(s)
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("export", help="SavedModel + TFLite variants, verified, with a model card")
+    s.add_argument("target", help="run folder, its model.keras, or a model name "
+                   "(uses saved_models/MODEL_DATASET)")
+    s.add_argument("--dataset", help="with a model name: which run (default mnist)")
+    s.add_argument("--output", help="export folder (default: RUN/export)")
+    s.add_argument("--formats", type=_formats, default=None,
+                   help="comma-separated subset of saved_model,float32,float16,"
+                   "dynamic_range,int8 (default: all)")
+    s.add_argument("--quantize", choices=("float16", "dynamic_range", "int8"),
+                   help="export float32 plus this one variant")
+    s.add_argument("--overwrite", action="store_true")
+    s.add_argument("--data-dir")
+    s.add_argument("--max-test-examples", type=_positive_int,
+                   help="verify on the first N test examples only")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("quickstart", help="LeNet-5 on MNIST: train, evaluate, export, verify")
+    s.add_argument("--output", default="saved_models", help="root folder (default saved_models)")
+    s.add_argument("--epochs", type=_positive_int, help="override the recipe's epochs")
+    s.add_argument("--overwrite", action="store_true", help="retrain and re-export")
+    data_args(s)
+    s.set_defaults(func=cmd_quickstart)
+    return p
+
+
+def _import_tensorflow_quietly():
+    """Import TensorFlow and TFDS with file descriptor 2 muted: their C++ start-up notes
+    (oneDNN, CUDA stubs) ignore TF_CPP_MIN_LOG_LEVEL and would bury the CLI's output."""
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+        import tensorflow_datasets  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", message=".*shuffle=True.*")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command not in ("list", "info"):
+        _import_tensorflow_quietly()
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    if getattr(args, "formats", None) is None and args.command == "export":
+        from kerasdl.export import FORMATS
+
+        args.formats = FORMATS
+    try:
+        return args.func(args)
+    except USER_ERRORS as err:
+        print(f"kerasdl: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kerasdl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

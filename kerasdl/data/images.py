@@ -1,0 +1,315 @@
+"""Image-classification datasets as batched, prefetched ``tf.data`` pipelines."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from kerasdl.data import digits
+from kerasdl.data.sources import (
+    PROBE_HOST,
+    DataNotFoundError,
+    network_available,
+    resolve_data_dir,
+    tfds_builder,
+)
+
+__all__ = ["ImageData", "NORMALIZATIONS", "load_image_classification"]
+
+# (value of a black pixel, value of a white pixel). "lenet" is the paper's scaling:
+# background -0.1, ink 1.175, which makes MNIST's mean about 0 and variance about 1.
+NORMALIZATIONS = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0), "lenet": (-0.1, 1.175)}
+
+
+@dataclass
+class ImageData:
+    """What :func:`load_image_classification` returns.
+
+    ``train``, ``validation`` and ``test`` yield ``(images float32 [b, h, w, c],
+    labels int64 [b])``; ``validation`` is None when ``validation_fraction=0`` and the
+    dataset has no validation split. ``preprocess`` maps raw uint8 images to model input.
+    """
+
+    name: str
+    source: str
+    train: object
+    validation: object
+    test: object
+    num_classes: int
+    class_names: list
+    image_shape: tuple
+    normalization: str
+    num_examples: dict = field(default_factory=dict)
+    embedded: bool = False
+    preprocess: Callable = None
+    _raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def background_value(self) -> float:
+        return NORMALIZATIONS[self.normalization][0]
+
+    def arrays(self, split="test", limit=None, shuffle_seed=None):
+        """``(images, labels)`` of a split as preprocessed numpy arrays, in dataset order
+        (or drawn from a 10,000-example shuffle buffer when ``shuffle_seed`` is given)."""
+        if split not in self._raw:
+            raise ValueError(f"split must be one of {sorted(self._raw)}, got {split!r}")
+        ds = self._raw[split]
+        if shuffle_seed is not None:
+            ds = ds.shuffle(10_000, seed=shuffle_seed)
+        if limit is not None:
+            ds = ds.take(int(limit))
+        images, labels = [], []
+        for x, y in ds.batch(1024).map(lambda x, y: (self.preprocess(x), y)):
+            images.append(x.numpy())
+            labels.append(y.numpy())
+        if not images:
+            raise ValueError(f"split {split!r} of {self.name} is empty")
+        return np.concatenate(images), np.concatenate(labels)
+
+
+def _preprocessor(image_shape, normalization):
+    import tensorflow as tf
+
+    low, high = NORMALIZATIONS[normalization]
+    height, width, channels = image_shape
+
+    def preprocess(images):
+        x = tf.cast(images, tf.float32)
+        if x.shape.rank == 3:
+            x = x[None]
+            squeeze = True
+        else:
+            squeeze = False
+        src_c = x.shape[-1]
+        if src_c == 1 and channels == 3:
+            x = tf.image.grayscale_to_rgb(x)
+        elif src_c == 3 and channels == 1:
+            x = tf.image.rgb_to_grayscale(x)
+        h, w = x.shape[1], x.shape[2]
+        if (h, w) != (height, width):
+            if h <= height and w <= width:
+                # Pad with black, centred: MNIST 28x28 -> LeNet's 32x32.
+                x = tf.image.resize_with_crop_or_pad(x, height, width)
+            else:
+                x = tf.image.resize(x, (height, width), method="bilinear")
+        x = low + x * ((high - low) / 255.0)
+        return x[0] if squeeze else x
+
+    return preprocess
+
+
+def _tfds_splits(name, data_dir, download, validation_fraction, max_examples):
+    """Raw (uint8 image, int label) datasets per split and the dataset's metadata."""
+    import tensorflow_datasets as tfds
+
+    directory, origin = resolve_data_dir(data_dir)
+    builder = tfds_builder(name, directory)
+    if not builder.is_prepared():
+        why = None
+        if download is False:
+            why = "downloads are turned off"
+        elif not network_available():
+            why = (
+                f"the network is unreachable (no connection to {PROBE_HOST[0]} within "
+                "a few seconds)"
+            )
+        if why:
+            raise DataNotFoundError(
+                f"Dataset {name!r} is not prepared in {builder.data_dir} (data directory "
+                f"from {origin}) and {why}. Point TFDS_DATA_DIR or --data-dir at a folder "
+                f"holding a TFDS-prepared copy ({builder.name}/{builder.version}/), or run "
+                "once with network access so that TFDS can download it."
+            )
+        print(f"Downloading and preparing {name!r} with TFDS into {directory} ...", flush=True)
+        builder.download_and_prepare()
+
+    features = builder.info.features
+    keys = builder.info.supervised_keys
+    ok = (
+        keys is not None
+        and len(keys) == 2
+        and isinstance(features[keys[0]], tfds.features.Image)
+        and isinstance(features[keys[1]], tfds.features.ClassLabel)
+    )
+    if not ok:
+        raise ValueError(
+            f"Dataset {name!r} is not an image-classification dataset: it needs an image "
+            f"feature and a class label as its supervised keys (it has {keys})."
+        )
+    image_shape = tuple(features[keys[0]].shape)
+    if None in image_shape:
+        raise ValueError(
+            f"Dataset {name!r} has images of varying size {image_shape}; kerasdl's image "
+            "pipeline needs a fixed image shape."
+        )
+    splits = {s: info.num_examples for s, info in builder.info.splits.items()}
+    plan = _plan_splits(splits, validation_fraction)
+    raw, counts = {}, {}
+    for split, (base, lo, hi) in plan.items():
+        if max_examples is not None:
+            hi = min(hi, lo + int(max_examples))
+        raw[split] = builder.as_dataset(split=f"{base}[{lo}:{hi}]", as_supervised=True)
+        counts[split] = hi - lo
+    label = features[keys[1]]
+    meta = {
+        "num_classes": label.num_classes,
+        "class_names": list(label.names),
+        "image_shape": image_shape,
+        "source": f"TFDS {builder.name}:{builder.version} from {builder.data_dir}",
+    }
+    return raw, counts, meta
+
+
+def _plan_splits(splits, validation_fraction):
+    """``{train|validation|test: (tfds split, start, stop)}`` from the dataset's splits,
+    carving validation (and test if missing) off the end of the training split."""
+    if "train" not in splits:
+        raise ValueError(f"the dataset has no 'train' split (it has {sorted(splits)})")
+    n = splits["train"]
+    plan = {}
+    end = n
+    if "test" in splits:
+        plan["test"] = ("test", 0, splits["test"])
+    elif "validation" in splits:
+        plan["test"] = ("validation", 0, splits["validation"])
+    else:
+        cut = n - max(1, round(0.1 * n))
+        plan["test"] = ("train", cut, n)
+        end = cut
+    if "validation" in splits and "test" in splits:
+        plan["validation"] = ("validation", 0, splits["validation"])
+    elif validation_fraction:
+        cut = end - max(1, round(validation_fraction * n))
+        plan["validation"] = ("train", cut, end)
+        end = cut
+    plan["train"] = ("train", 0, end)
+    return plan
+
+
+def _digits_splits(max_examples):
+    import tensorflow as tf
+
+    arrays = digits.load_digits_arrays()
+    raw, counts = {}, {}
+    for split, (x, y) in arrays.items():
+        if max_examples is not None:
+            x, y = x[:max_examples], y[:max_examples]
+        raw[split] = tf.data.Dataset.from_tensor_slices((x, y))
+        counts[split] = len(y)
+    meta = {
+        "num_classes": 10,
+        "class_names": [str(i) for i in range(10)],
+        "image_shape": (28, 28, 1),
+        "source": digits.DESCRIPTION,
+    }
+    return raw, counts, meta
+
+
+def load_image_classification(
+    name,
+    *,
+    image_size=None,
+    channels=None,
+    batch_size=128,
+    normalization="unit",
+    validation_fraction=0.1,
+    augment=None,
+    data_dir=None,
+    download=None,
+    max_examples=None,
+    shuffle_buffer=60_000,
+    seed=0,
+):
+    """Load a TFDS image-classification dataset (or the embedded ``"digits"``).
+
+    Args:
+        name: TFDS name such as ``"mnist"``, ``"fashion_mnist:3.0.1"``, ``"cifar10"``, or
+            ``"digits"`` for the embedded scikit-learn digits.
+        image_size: ``(height, width)`` the model expects. Smaller images are padded
+            with black around the centre (MNIST 28x28 -> 32x32); larger ones are resized.
+            None keeps the dataset's size.
+        channels: 1 or 3 to convert grey <-> RGB; None keeps the dataset's channels.
+        batch_size: examples per batch.
+        normalization: one of ``NORMALIZATIONS`` (pixel range after scaling).
+        validation_fraction: share of the training split held out for validation when
+            the dataset has no validation split of its own (0 for none).
+        augment: optional callable ``(images, labels) -> (images, labels)`` applied to
+            each *training* batch after normalisation (the augmentation hook).
+        data_dir: TFDS data directory; default ``TFDS_DATA_DIR``, else TFDS's default.
+        download: False forbids downloading; None downloads when the dataset is not
+            prepared and the network answers.
+        max_examples: keep at most this many examples per split (smoke runs).
+        shuffle_buffer: training shuffle buffer.
+        seed: shuffling seed.
+    """
+    import tensorflow as tf
+
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a dataset name string, got {name!r}")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(
+            f"normalization must be one of {sorted(NORMALIZATIONS)}, got {normalization!r}"
+        )
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not 0.0 <= float(validation_fraction) < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be None, 1 or 3, got {channels!r}")
+    if image_size is not None:
+        if (
+            not isinstance(image_size, (tuple, list))
+            or len(image_size) != 2
+            or not all(isinstance(d, int) and d > 0 for d in image_size)
+        ):
+            raise ValueError(f"image_size must be (height, width) positive ints, got {image_size!r}")
+    if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 1):
+        raise ValueError(f"max_examples must be a positive integer, got {max_examples!r}")
+    if augment is not None and not callable(augment):
+        raise TypeError(f"augment must be a callable (images, labels) -> (images, labels)")
+
+    embedded = name.lower() == digits.NAME
+    if embedded:
+        raw, counts, meta = _digits_splits(max_examples)
+    else:
+        raw, counts, meta = _tfds_splits(
+            name, data_dir, download, validation_fraction, max_examples
+        )
+    src_h, src_w, src_c = meta["image_shape"]
+    height, width = image_size or (src_h, src_w)
+    if src_c not in (1, 3):
+        raise ValueError(f"Dataset {name!r} has {src_c}-channel images; kerasdl handles 1 or 3")
+    target_shape = (height, width, channels or src_c)
+    preprocess = _preprocessor(target_shape, normalization)
+
+    autotune = tf.data.AUTOTUNE
+
+    def pipeline(ds, training):
+        ds = ds.cache()
+        if training:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size).map(
+            lambda x, y: (preprocess(x), y), num_parallel_calls=autotune
+        )
+        if training and augment is not None:
+            ds = ds.map(augment, num_parallel_calls=autotune)
+        return ds.prefetch(autotune)
+
+    return ImageData(
+        name=name,
+        source=meta["source"],
+        train=pipeline(raw["train"], True),
+        validation=pipeline(raw["validation"], False) if "validation" in raw else None,
+        test=pipeline(raw["test"], False),
+        num_classes=meta["num_classes"],
+        class_names=meta["class_names"],
+        image_shape=target_shape,
+        normalization=normalization,
+        num_examples=counts,
+        embedded=embedded,
+        preprocess=preprocess,
+        _raw=raw,
+    )

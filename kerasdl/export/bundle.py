@@ -1,0 +1,266 @@
+"""Export a trained model to SavedModel and TFLite, verify every artifact against the
+Keras model on real test inputs, and write a model card (JSON and Markdown)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+
+import numpy as np
+
+from kerasdl.export.atomic import atomic_directory, check_writable_target
+from kerasdl.export.runtime import TFLiteRunner
+from kerasdl.export.tflite import VARIANT_NOTES, VARIANTS, convert_to_tflite
+
+FORMATS = ("saved_model",) + VARIANTS
+
+
+def _dir_size(path):
+    return sum(
+        os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files
+    )
+
+
+def _compare(reference, outputs, labels):
+    ref_top1 = reference.argmax(-1)
+    top1 = outputs.argmax(-1)
+    return {
+        "accuracy": float((top1 == labels).mean()),
+        "top1_agreement": float((top1 == ref_top1).mean()),
+        "max_abs_logit_diff": float(np.abs(outputs - reference).max()),
+    }
+
+
+def _saved_model_predict(path, x, batch_size=512):
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(path).serve
+    return np.concatenate(
+        [serve(tf.constant(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
+    )
+
+
+def _versions():
+    import keras
+    import tensorflow as tf
+
+    import kerasdl
+
+    try:
+        from importlib.metadata import version
+
+        litert = version("ai-edge-litert")
+    except Exception:  # pragma: no cover - only when the package metadata is missing
+        litert = "unknown"
+    return {
+        "kerasdl": kerasdl.__version__,
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "ai_edge_litert": litert,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+    }
+
+
+def export_model(
+    model,
+    output_dir,
+    *,
+    test_images,
+    test_labels,
+    representative_images=None,
+    formats=FORMATS,
+    overwrite=False,
+    model_name=None,
+    dataset=None,
+    extra=None,
+    latency_runs=200,
+    verbose=True,
+):
+    """Export ``model`` into ``output_dir`` and return the model card as a dict.
+
+    Args:
+        model: a trained single-input classifier returning logits (or probabilities).
+        output_dir: folder to create; it must not exist unless ``overwrite=True``.
+            Everything is built in a staging folder and renamed into place at the end.
+        test_images, test_labels: preprocessed real test inputs and their labels; every
+            artifact's predictions on them are compared with the Keras model's.
+        representative_images: preprocessed *training* inputs for int8 calibration.
+        formats: any of ``FORMATS``.
+        model_name: registry name, for the card (default ``model.name``).
+        dataset: dict describing the data for the card (name, source, preprocessing).
+        extra: dict merged into the card (e.g. the training run's recipe and history).
+        latency_runs: batch-1 invocations timed per TFLite artifact.
+    """
+    formats = tuple(formats)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ValueError(f"formats must be a non-empty subset of {FORMATS}, got {formats}")
+    if "int8" in formats and representative_images is None:
+        raise ValueError("the int8 format needs representative_images from the training split")
+    test_images = np.asarray(test_images, dtype="float32")
+    test_labels = np.asarray(test_labels)
+    expected = tuple(model.input_shape[1:])
+    if tuple(test_images.shape[1:]) != expected:
+        raise ValueError(
+            f"test_images have shape {tuple(test_images.shape[1:])} per example; the model "
+            f"expects {expected}"
+        )
+    if len(test_images) != len(test_labels) or len(test_images) == 0:
+        raise ValueError("test_images and test_labels must be non-empty and of equal length")
+    check_writable_target(output_dir, overwrite)
+    name = model_name or model.name
+    say = print if verbose else (lambda *a, **k: None)
+
+    reference = model.predict(test_images, batch_size=512, verbose=0)
+    keras_metrics = _compare(reference, reference, test_labels)
+    artifacts = []
+    with atomic_directory(output_dir, overwrite=overwrite) as staging:
+        for fmt in formats:
+            if fmt == "saved_model":
+                rel = "saved_model"
+                path = os.path.join(staging, rel)
+                say(f"  exporting SavedModel -> {rel}/", flush=True)
+                model.export(path, format="tf_saved_model", verbose=False)
+                outputs = _saved_model_predict(path, test_images)
+                entry = {"format": "saved_model", "file": rel, "size_bytes": _dir_size(path)}
+            else:
+                rel = f"{name}_{fmt}.tflite"
+                path = os.path.join(staging, rel)
+                say(f"  converting TFLite {fmt} -> {rel}", flush=True)
+                convert_to_tflite(model, path, fmt, representative_images)
+                runner = TFLiteRunner(path)
+                outputs = runner.predict(test_images)
+                entry = {
+                    "format": f"tflite_{fmt}",
+                    "file": rel,
+                    "size_bytes": os.path.getsize(path),
+                    "notes": VARIANT_NOTES[fmt],
+                    "input_dtype": str(runner.input_dtype),
+                    "latency_ms_batch1": round(runner.latency_ms(test_images[0], latency_runs), 4),
+                }
+            entry.update(_compare(reference, outputs, test_labels))
+            entry["accuracy_drop_points"] = round(
+                100.0 * (keras_metrics["accuracy"] - entry["accuracy"]), 4
+            )
+            artifacts.append(entry)
+        float_size = next(
+            (a["size_bytes"] for a in artifacts if a["format"] == "tflite_float32"), None
+        )
+        if float_size:
+            for a in artifacts:
+                if a["format"].startswith("tflite_"):
+                    a["size_vs_float32"] = round(a["size_bytes"] / float_size, 4)
+        card = {
+            "model": {
+                "name": name,
+                "keras_name": model.name,
+                "parameters": int(model.count_params()),
+                "input_shape": list(expected),
+                "output_shape": list(model.output_shape[1:]),
+                "output": "logits",
+            },
+            "dataset": dict(dataset or {}),
+            "verification": {
+                "test_examples": int(len(test_labels)),
+                "keras_accuracy": keras_metrics["accuracy"],
+            },
+            "artifacts": artifacts,
+            "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "versions": _versions(),
+        }
+        _add_registry_info(card, name)
+        if extra:
+            card.update(extra)
+        with open(os.path.join(staging, "model_card.json"), "w") as f:
+            json.dump(card, f, indent=2)
+        with open(os.path.join(staging, "MODEL_CARD.md"), "w") as f:
+            f.write(render_model_card(card))
+    say(f"  wrote {os.path.abspath(output_dir)}", flush=True)
+    return card
+
+
+def _add_registry_info(card, name):
+    from kerasdl.registry import _REGISTRY
+
+    info = _REGISTRY.get(name)
+    if info is not None:
+        card["model"].update(
+            {"family": info.family, "task": info.task, "paper": info.paper,
+             "description": info.description}
+        )
+
+
+def _fmt_size(n):
+    return f"{n / 1024:.1f} KiB" if n < 1024**2 else f"{n / 1024**2:.2f} MiB"
+
+
+def render_model_card(card) -> str:
+    """The Markdown model card for a card dict from :func:`export_model`."""
+    m, d, v = card["model"], card["dataset"], card["verification"]
+    lines = [f"# Model card: {m['name']}", ""]
+    if m.get("description"):
+        lines += [m["description"] + ".", ""]
+    lines += ["## Architecture", ""]
+    if m.get("paper"):
+        lines.append(f"- Paper: {m['paper']}")
+    lines += [
+        f"- Parameters: {m['parameters']:,}",
+        f"- Input: float32 {tuple(m['input_shape'])} per example; output: {m['output']} "
+        f"{tuple(m['output_shape'])}",
+        "",
+        "## Data",
+        "",
+    ]
+    for key in ("name", "source", "preprocessing"):
+        if d.get(key):
+            lines.append(f"- {key.capitalize()}: {d[key]}")
+    lines.append(f"- Verified on {v['test_examples']:,} real test examples")
+    if card.get("training"):
+        t = card["training"]
+        lines += ["", "## Training", ""]
+        for key, value in t.items():
+            if not isinstance(value, (dict, list)):
+                lines.append(f"- {key.replace('_', ' ').capitalize()}: {value}")
+    lines += [
+        "",
+        "## Artifacts and verification",
+        "",
+        f"Keras test accuracy: **{100 * v['keras_accuracy']:.2f}%**. Each artifact's "
+        "predictions on the same inputs, compared with Keras:",
+        "",
+        "| artifact | file | size | vs float32 | accuracy | drop (points) | top-1 agreement "
+        "| max abs logit diff | latency batch-1 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for a in card["artifacts"]:
+        ratio = f"{100 * a['size_vs_float32']:.1f}%" if "size_vs_float32" in a else "-"
+        latency = f"{a['latency_ms_batch1']:.3f} ms" if "latency_ms_batch1" in a else "-"
+        lines.append(
+            f"| {a['format']} | `{a['file']}` | {_fmt_size(a['size_bytes'])} | {ratio} | "
+            f"{100 * a['accuracy']:.2f}% | {a['accuracy_drop_points']:+.2f} | "
+            f"{100 * a['top1_agreement']:.2f}% | {a['max_abs_logit_diff']:.3g} | {latency} |"
+        )
+    notes = [a for a in card["artifacts"] if a.get("notes")]
+    if notes:
+        lines += ["", "Variants: " + "; ".join(f"{a['format']}: {a['notes']}" for a in notes) + "."]
+    lines += [
+        "",
+        "Latency: median of single-example LiteRT invocations on the machine below.",
+        "",
+        "## Using the TFLite file",
+        "",
+        "```python",
+        "from kerasdl.export import TFLiteRunner",
+        f"runner = TFLiteRunner(\"{m['name']}_float32.tflite\")",
+        "logits = runner.predict(images)  # float32 batch, preprocessed as above",
+        "```",
+        "",
+        "## Versions",
+        "",
+    ]
+    lines += [f"- {k}: {val}" for k, val in card["versions"].items()]
+    lines.append(f"- created (UTC): {card['created_utc']}")
+    return "\n".join(lines) + "\n"

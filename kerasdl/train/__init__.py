@@ -1,0 +1,15 @@
+"""Training recipes and resumable training runs."""
+
+from kerasdl.train.recipes import DEFAULT_RECIPE, Recipe, get_recipe, register_recipe
+from kerasdl.train.runs import default_run_dir, evaluate, load_run, train
+
+__all__ = [
+    "DEFAULT_RECIPE",
+    "Recipe",
+    "default_run_dir",
+    "evaluate",
+    "get_recipe",
+    "load_run",
+    "register_recipe",
+    "train",
+]

@@ -1,0 +1,170 @@
+"""End-to-end workflows used by the CLI and the notebooks: exporting a trained run, and
+the LeNet-5 quickstart (MNIST -> train -> evaluate -> SavedModel + 4 TFLite variants)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from kerasdl.data import DataNotFoundError
+from kerasdl.export.bundle import FORMATS
+from kerasdl.train.runs import MODEL_FILE, default_run_dir, load_run, train
+
+REPRESENTATIVE_EXAMPLES = 500
+
+# The quickstart's targets (issue #2): measured, then printed as PASS/FAIL.
+QUICKSTART_TARGETS = {
+    "max_test_error_percent": 0.8,
+    "max_train_seconds": 300.0,
+    "min_float32_agreement": 1.0,
+    "max_int8_accuracy_drop_points": 0.3,
+    "max_int8_size_vs_float32": 0.30,
+}
+
+
+def export_run(
+    run_path,
+    output_dir=None,
+    *,
+    formats=FORMATS,
+    overwrite=False,
+    data_dir=None,
+    max_test_examples=None,
+    latency_runs=200,
+):
+    """Export a trained run folder (or its ``model.keras``) with :func:`export_model`,
+    verifying on the run's own test split. Default output: ``<run>/export``."""
+    from kerasdl.data import load_image_classification
+    from kerasdl.export.bundle import export_model
+
+    model, record = load_run(run_path)
+    run_dir = os.path.dirname(run_path) if str(run_path).endswith(".keras") else run_path
+    if not record.get("dataset"):
+        raise ValueError(
+            f"{run_dir} has no run.json naming its dataset; export needs the dataset's test "
+            "split for verification (train with `kerasdl train` to get one)"
+        )
+    output_dir = output_dir or os.path.join(run_dir, "export")
+    if os.path.exists(output_dir) and not overwrite:
+        raise FileExistsError(f"{os.path.abspath(output_dir)} already exists; pass --overwrite to replace it")
+    data = load_image_classification(
+        record["dataset"],
+        image_size=tuple(model.input_shape[1:3]),
+        channels=model.input_shape[-1],
+        normalization=record.get("normalization", "unit"),
+        data_dir=data_dir,
+    )
+    test_x, test_y = data.arrays("test", limit=max_test_examples)
+    representative = None
+    if "int8" in formats:
+        representative, _ = data.arrays("train", limit=REPRESENTATIVE_EXAMPLES, shuffle_seed=0)
+    training = {
+        k: record[k]
+        for k in ("test_accuracy", "test_error_percent", "train_seconds_this_session",
+                  "num_examples", "seed")
+        if k in record
+    }
+    if "recipe" in record:
+        training["recipe"] = record["recipe"]
+        training["epochs"] = record["recipe"]["epochs"]
+        training["optimizer"] = (
+            f"{record['recipe']['optimizer']}, peak lr {record['recipe']['learning_rate']}, "
+            f"{record['recipe']['schedule']} schedule, batch {record['recipe']['batch_size']}, "
+            f"augmentation {record['recipe']['augmentation']}"
+        )
+    return export_model(
+        model,
+        output_dir,
+        test_images=test_x,
+        test_labels=test_y,
+        representative_images=representative,
+        formats=formats,
+        overwrite=overwrite,
+        model_name=record.get("model"),
+        dataset={
+            "name": record["dataset"],
+            "source": data.source,
+            "preprocessing": record.get("preprocessing", ""),
+            "representative_examples": REPRESENTATIVE_EXAMPLES if representative is not None else 0,
+        },
+        extra={"training": training},
+        latency_runs=latency_runs,
+    )
+
+
+def check_quickstart_targets(card, record):
+    """``[(target, measured, passed)]`` for the quickstart's targets."""
+    t = QUICKSTART_TARGETS
+    arts = {a["format"]: a for a in card["artifacts"]}
+    rows = [
+        ("test error <= 0.8%", f"{record['test_error_percent']:.2f}%",
+         record["test_error_percent"] <= t["max_test_error_percent"]),
+        ("training <= 5 min", f"{record['train_seconds_this_session']:.0f} s",
+         record["train_seconds_this_session"] <= t["max_train_seconds"]),
+    ]
+    if "tflite_float32" in arts:
+        agree = arts["tflite_float32"]["top1_agreement"]
+        rows.append(("float32 TFLite agrees with Keras on 100%", f"{100 * agree:.2f}%",
+                     agree >= t["min_float32_agreement"]))
+    if "tflite_int8" in arts:
+        a = arts["tflite_int8"]
+        rows.append(("int8 accuracy drop <= 0.3 points", f"{a['accuracy_drop_points']:+.2f}",
+                     a["accuracy_drop_points"] <= t["max_int8_accuracy_drop_points"]))
+        if "size_vs_float32" in a:
+            rows.append(("int8 size <= 30% of float32", f"{100 * a['size_vs_float32']:.1f}%",
+                         a["size_vs_float32"] <= t["max_int8_size_vs_float32"]))
+    return rows
+
+
+def quickstart(output_root="saved_models", *, overwrite=False, data_dir=None, epochs=None,
+               max_examples=None, latency_runs=200):
+    """Train LeNet-5 on MNIST with its recipe, export and verify every variant, print the
+    model card. Falls back to the embedded scikit-learn digits when MNIST cannot be had.
+
+    An existing finished run or export is reused (and said so) unless ``overwrite``.
+    Returns ``(run_record, card, target_rows)``.
+    """
+    from kerasdl.export.bundle import render_model_card
+
+    model_name, dataset = "lenet5", "mnist"
+    run_dir = default_run_dir(model_name, dataset, output_root)
+    if os.path.exists(os.path.join(run_dir, MODEL_FILE)) and not overwrite:
+        print(f"Found a trained model in {run_dir}; reusing it (pass --overwrite to retrain).")
+        _, record = load_run(run_dir)
+    else:
+        try:
+            record = train(model_name, dataset, output_dir=run_dir, epochs=epochs,
+                           data_dir=data_dir, max_examples=max_examples, overwrite=overwrite)
+        except DataNotFoundError as err:
+            print(f"MNIST is not available: {err}")
+            print(
+                "FALLING BACK to the embedded scikit-learn 8x8 digits (1,797 images upscaled "
+                "to 28x28). These are NOT MNIST: the quickstart's MNIST targets do not apply."
+            )
+            dataset = "digits"
+            run_dir = default_run_dir(model_name, dataset, output_root)
+            if os.path.exists(os.path.join(run_dir, MODEL_FILE)) and not overwrite:
+                _, record = load_run(run_dir)
+            else:
+                record = train(model_name, dataset, output_dir=run_dir, epochs=epochs,
+                               max_examples=max_examples, overwrite=overwrite)
+    export_dir = os.path.join(run_dir, "export")
+    card_path = os.path.join(export_dir, "model_card.json")
+    if os.path.exists(card_path) and not overwrite:
+        print(f"Found an export in {export_dir}; reusing it (pass --overwrite to redo it).")
+        with open(card_path) as f:
+            card = json.load(f)
+    else:
+        print(f"Exporting and verifying SavedModel and TFLite variants -> {export_dir}")
+        card = export_run(run_dir, export_dir, overwrite=overwrite, data_dir=data_dir,
+                          latency_runs=latency_runs)
+    print()
+    print(render_model_card(card))
+    rows = check_quickstart_targets(card, record)
+    if record.get("embedded_data"):
+        print("Targets: not applicable (trained on the embedded digits, not MNIST).")
+    else:
+        print("Quickstart targets (issue #2), as measured in this run:")
+        for target, measured, ok in rows:
+            print(f"  [{'PASS' if ok else 'FAIL'}] {target}: {measured}")
+    return record, card, rows
