@@ -155,7 +155,9 @@ def register_model(
 
     def decorator(builder):
         existing = _REGISTRY.get(name)
-        if existing is not None and existing.builder.__qualname__ != builder.__qualname__:
+        if existing is not None and (
+            existing.builder.__module__, existing.builder.__qualname__
+        ) != (builder.__module__, builder.__qualname__):
             raise ValueError(
                 f"model name {name!r} is already registered by "
                 f"{existing.builder.__module__}.{existing.builder.__qualname__}"
@@ -210,10 +212,11 @@ def model_info(name: str) -> ModelInfo:
         raise _unknown_name_error(name) from None
 
 
-def create_model(name: str, **overrides):
+def create_model(name: str, /, **overrides):
     """Build the registered model ``name``; ``overrides`` go to its builder.
 
-    Example: ``create_model("lenet5", num_classes=10)``.
+    Example: ``create_model("lenet5", num_classes=10)``. ``name`` is positional-only,
+    so ``name=...`` reaches the builder (every builder has a ``name`` argument).
     """
     info = model_info(name)
     params = inspect.signature(info.builder).parameters

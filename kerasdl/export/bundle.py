@@ -36,9 +36,10 @@ def _compare(reference, outputs, labels):
 def _saved_model_predict(path, x, batch_size=512):
     import tensorflow as tf
 
-    serve = tf.saved_model.load(path).serve
+    loaded = tf.saved_model.load(path)  # keep a reference: it owns the variables
     return np.concatenate(
-        [serve(tf.constant(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
+        [loaded.serve(tf.constant(x[i : i + batch_size])).numpy()
+         for i in range(0, len(x), batch_size)]
     )
 
 

@@ -94,11 +94,13 @@ def train(
     seed=0,
     verbose=None,
     recipe=None,
+    callbacks=(),
 ):
     """Train ``model_name`` on ``dataset`` with its recipe; return the run record (dict).
 
     The same call resumes an interrupted run (``keras.callbacks.BackupAndRestore`` in
     ``output_dir/backup``). A finished run is not retrained unless ``overwrite=True``.
+    ``callbacks`` are added after kerasdl's own (checkpointing and the CSV log).
     """
     import keras
 
@@ -164,16 +166,17 @@ def train(
         f"{steps} steps -> {run_dir}",
         flush=True,
     )
-    callbacks = [
+    all_callbacks = [
         keras.callbacks.BackupAndRestore(backup_dir),
         keras.callbacks.CSVLogger(os.path.join(run_dir, "training_log.csv"), append=True),
+        *callbacks,
     ]
     start = time.perf_counter()
     history = model.fit(
         data.train,
         validation_data=data.validation,
         epochs=recipe.epochs,
-        callbacks=callbacks,
+        callbacks=all_callbacks,
         verbose=verbose,
     )
     train_seconds = time.perf_counter() - start

@@ -1,0 +1,131 @@
+"""kerasdl.data on the real offline TFDS copies (TFDS_DATA_DIR) and the embedded digits."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from kerasdl.data import DataNotFoundError, load_image_classification, network_available
+from kerasdl.data.images import _plan_splits
+
+needs_tfds = pytest.mark.skipif(
+    not os.path.isdir(os.path.join(os.environ.get("TFDS_DATA_DIR", "/nonexistent"), "mnist")),
+    reason="needs TFDS_DATA_DIR with the prepared mnist (CI points it at ../shared/data/tfds)",
+)
+
+
+@needs_tfds
+def test_mnist_is_padded_to_32_with_paper_scaling():
+    data = load_image_classification(
+        "mnist", image_size=(32, 32), normalization="lenet", max_examples=64, batch_size=32
+    )
+    images, labels = next(iter(data.test))
+    images = images.numpy()
+    assert images.shape == (32, 32, 32, 1)
+    # Padding adds exactly two background rows/columns on every side.
+    border = np.concatenate([images[:, :2].ravel(), images[:, -2:].ravel(),
+                             images[:, :, :2].ravel(), images[:, :, -2:].ravel()])
+    np.testing.assert_allclose(border, -0.1, atol=1e-6)
+    assert images.min() >= -0.1 - 1e-6 and images.max() <= 1.175 + 1e-6
+    assert images.max() > 1.0  # real ink is present
+    assert data.num_classes == 10 and labels.dtype.name == "int64"
+    assert "mnist" in data.source
+
+
+@needs_tfds
+def test_mnist_split_sizes_carve_validation_from_train():
+    data = load_image_classification("mnist", validation_fraction=0.1)
+    assert data.num_examples == {"test": 10_000, "validation": 6_000, "train": 54_000}
+    assert data.image_shape == (28, 28, 1)
+
+
+def test_plan_splits_are_disjoint_and_cover_train():
+    plan = _plan_splits({"train": 1000, "test": 100}, 0.1)
+    assert plan["train"] == ("train", 0, 900)
+    assert plan["validation"] == ("train", 900, 1000)
+    assert plan["test"] == ("test", 0, 100)
+    only_train = _plan_splits({"train": 1000}, 0.1)
+    assert only_train["test"] == ("train", 900, 1000)
+    assert only_train["validation"] == ("train", 800, 900)
+    assert only_train["train"] == ("train", 0, 800)
+    own_val = _plan_splits({"train": 10, "validation": 3, "test": 4}, 0.5)
+    assert own_val["validation"] == ("validation", 0, 3) and own_val["train"] == ("train", 0, 10)
+    assert "validation" not in _plan_splits({"train": 10, "test": 2}, 0.0)
+
+
+@needs_tfds
+def test_cifar10_to_grey_and_resized_down():
+    data = load_image_classification(
+        "cifar10", image_size=(16, 16), channels=1, max_examples=8, batch_size=8
+    )
+    images, _ = next(iter(data.train))
+    assert images.shape == (8, 16, 16, 1)
+    assert data.image_shape == (16, 16, 1)
+
+
+@needs_tfds
+def test_augment_hook_touches_only_training_batches():
+    def shift_up(images, labels):
+        return images + 100.0, labels
+
+    data = load_image_classification("fashion_mnist", max_examples=16, augment=shift_up)
+    train_images, _ = next(iter(data.train))
+    test_images, _ = next(iter(data.test))
+    assert float(train_images.numpy().min()) >= 100.0
+    assert float(test_images.numpy().max()) <= 1.0
+
+
+@needs_tfds
+def test_non_image_dataset_is_rejected():
+    with pytest.raises(ValueError, match="not an image-classification dataset"):
+        load_image_classification("tiny_shakespeare")
+
+
+def test_unknown_dataset_suggests_close_names():
+    with pytest.raises(ValueError, match="mnist"):
+        load_image_classification("mnistt")
+
+
+def test_missing_data_offline_fails_fast_and_says_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASDL_OFFLINE", "1")
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
+    start = time.perf_counter()
+    with pytest.raises(DataNotFoundError) as err:
+        load_image_classification("mnist")
+    assert time.perf_counter() - start < 30
+    message = str(err.value)
+    assert str(tmp_path) in message and "TFDS_DATA_DIR" in message
+    assert "mnist/3.0.1" in message
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []  # nothing half-written
+
+
+def test_offline_switch_skips_the_probe(monkeypatch):
+    monkeypatch.setenv("KERASDL_OFFLINE", "1")
+    assert network_available() is False
+
+
+def test_embedded_digits():
+    data = load_image_classification("digits", image_size=(32, 32), batch_size=2000)
+    assert data.embedded and "scikit-learn" in data.source
+    assert sum(data.num_examples.values()) == 1797
+    x, y = data.arrays("train")
+    assert x.shape == (data.num_examples["train"], 32, 32, 1)
+    assert set(np.unique(y)) == set(range(10))
+    assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() > 0.9
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"normalization": "zscore"}, "normalization"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"image_size": (32,)}, "image_size"),
+        ({"channels": 2}, "channels"),
+        ({"validation_fraction": 1.5}, "validation_fraction"),
+        ({"max_examples": 0}, "max_examples"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        load_image_classification("digits", **kwargs)

@@ -1,0 +1,268 @@
+"""The model contract: every registered model, at its ``test_kwargs``, builds, gives
+outputs of its documented shape, survives a ``.keras`` round trip with ``safe_mode=True``,
+trains for one step with a gradient for every trainable weight, and matches its reference
+parameter counts; ``mobile`` models also export to TFLite and match Keras.
+
+A model gets all of this by registering (see ``kerasdl.registry``); nothing here names a
+model. The test-only models in ``tests/contract_models.py`` (registered by ``conftest.py``
+before collection) cover token inputs, two inputs and a model with its own ``train_step``.
+
+Models tagged ``heavy`` skip the reference-configuration build unless KERASDL_HEAVY=1.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerasdl
+from kerasdl.registry import resolve_template
+from tests.contract_models import TEST_MODELS
+
+BATCH = 2
+SEQ_LEN = 6  # fills every None dimension of an input besides the batch
+SAVE_ATOL = 1e-6
+TFLITE_ATOL = 1e-4  # times the output scale, max(1, max |output|)
+
+ALL_MODELS = kerasdl.list_models()
+MOBILE_MODELS = kerasdl.list_models(tags="mobile")
+RUN_HEAVY = os.environ.get("KERASDL_HEAVY") == "1"
+
+
+def _heavy_marked(names):
+    """``names`` as params, heavy models skipped unless KERASDL_HEAVY=1."""
+    params = []
+    for name in names:
+        heavy = "heavy" in kerasdl.model_info(name).tags
+        marks = (
+            [pytest.mark.skip(reason=f"{name} is tagged heavy; set KERASDL_HEAVY=1")]
+            if heavy and not RUN_HEAVY
+            else []
+        )
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    keras.utils.set_random_seed(1234)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _setup(name):
+    """(info, resolved kwargs, model) at the model's test configuration."""
+    info = kerasdl.model_info(name)
+    kwargs = info.resolved_kwargs(**info.test_kwargs)
+    model = kerasdl.create_model(name, **info.test_kwargs)
+    return info, kwargs, model
+
+
+def _bound(value, kwargs, name):
+    if isinstance(value, str):
+        assert value in kwargs, (
+            f"{name}: InputDecl bound {value!r} is not an argument of the builder "
+            f"(arguments: {sorted(kwargs)})"
+        )
+        return kwargs[value]
+    return value
+
+
+def make_inputs(info, kwargs, model, seed=0):
+    """Dummy inputs from ``model.inputs`` (shapes, dtypes) and ``info.inputs`` (values):
+    one array per model input, in order; a single array when the model has one input."""
+    tensors = getattr(model, "inputs", None)
+    assert tensors, (
+        f"{info.name}: the model has no `inputs`; a subclassed model must expose the "
+        "input tensors of its first sub-network as an `inputs` property"
+    )
+    assert len(tensors) == len(info.inputs), (
+        f"{info.name}: {len(tensors)} model inputs but {len(info.inputs)} InputDecl "
+        "declarations in the registry"
+    )
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for tensor, decl in zip(tensors, info.inputs):
+        shape = (BATCH,) + tuple(SEQ_LEN if d is None else int(d) for d in tensor.shape[1:])
+        low = _bound(decl.low, kwargs, info.name)
+        high = _bound(decl.high, kwargs, info.name)
+        if decl.kind == "int":
+            values = rng.integers(int(low), int(high), size=shape)
+        else:
+            values = rng.uniform(float(low), float(high), size=shape)
+        arrays.append(values.astype(keras.backend.standardize_dtype(tensor.dtype)))
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def _as_numpy_list(outputs):
+    return [keras.ops.convert_to_numpy(o) for o in keras.tree.flatten(outputs)]
+
+
+def _expected_shapes(info, kwargs):
+    try:
+        expected = resolve_template(info.output_shape, kwargs)
+    except KeyError as e:
+        raise AssertionError(
+            f"{info.name}: output_shape {info.output_shape!r} names {e}, which is not a "
+            "builder argument"
+        ) from None
+    return expected if isinstance(expected, list) else [expected]
+
+
+def _shape_matches(actual, template):
+    return len(actual) == len(template) and all(
+        t is None or a == t for a, t in zip(actual, template)
+    )
+
+
+# ---------------------------------------------------------------------------- tests
+
+
+def test_test_only_models_are_registered():
+    """conftest.py must register the test-only models before collection; otherwise the
+    contract silently stops covering token, two-input and self-training models."""
+    assert set(TEST_MODELS) <= set(ALL_MODELS)
+    assert set(TEST_MODELS) == set(kerasdl.list_models(family="test"))
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_builds_and_outputs_have_documented_shape(name):
+    info, kwargs, model = _setup(name)
+    assert isinstance(model, keras.Model), f"{name}: builder returned {type(model)}"
+    x = make_inputs(info, kwargs, model)
+    outputs = _as_numpy_list(model(x, training=False))
+    expected = _expected_shapes(info, kwargs)
+    assert len(outputs) == len(expected), (
+        f"{name}: {len(outputs)} outputs, documented {len(expected)}: {info.output_shape}"
+    )
+    for i, (out, template) in enumerate(zip(outputs, expected)):
+        assert out.shape[0] == BATCH, f"{name} output {i}: batch {out.shape[0]} != {BATCH}"
+        assert _shape_matches(out.shape[1:], template), (
+            f"{name} output {i}: shape {out.shape[1:]} does not match documented "
+            f"{template} (template {info.output_shape!r})"
+        )
+        assert np.isfinite(out).all(), f"{name} output {i} has non-finite values"
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_keras_save_and_safe_load_round_trip(name, tmp_path):
+    info, kwargs, model = _setup(name)
+    x = make_inputs(info, kwargs, model)
+    before = _as_numpy_list(model(x, training=False))
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert type(loaded).__name__ == type(model).__name__
+    assert loaded.count_params() == model.count_params()
+    after = _as_numpy_list(loaded(x, training=False))
+    assert len(after) == len(before)
+    for i, (a, b) in enumerate(zip(after, before)):
+        np.testing.assert_allclose(
+            a, b, rtol=0, atol=SAVE_ATOL, err_msg=f"{name} output {i} after reload"
+        )
+
+
+def _classes_loss(outputs, rng):
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    loss = 0.0
+    for out in keras.tree.flatten(outputs):
+        labels = rng.integers(0, out.shape[-1], size=tuple(out.shape[:-1]))
+        loss = loss + loss_fn(labels, out)
+    return loss
+
+
+def _regression_loss(outputs, rng):
+    loss_fn = keras.losses.MeanSquaredError()
+    loss = 0.0
+    for out in keras.tree.flatten(outputs):
+        target = rng.standard_normal(size=tuple(out.shape)).astype("float32")
+        loss = loss + loss_fn(target, out)
+    return loss
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_one_training_step(name):
+    info, kwargs, model = _setup(name)
+    x = make_inputs(info, kwargs, model)
+    variables = list(model.trainable_variables)
+    assert variables, f"{name} has no trainable variables"
+
+    if info.target == "self":
+        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        before = [keras.ops.convert_to_numpy(v).copy() for v in variables]
+        history = model.fit(x, epochs=1, batch_size=BATCH, verbose=0)
+        assert history.history, f"{name}: fit() reported no losses"
+        for key, values in history.history.items():
+            assert np.isfinite(values).all(), f"{name}: {key} = {values} is not finite"
+        unchanged = [
+            v.path
+            for v, b in zip(variables, before)
+            if np.array_equal(keras.ops.convert_to_numpy(v), b)
+        ]
+        assert not unchanged, f"{name}: train_step left these weights unchanged: {unchanged}"
+        return
+
+    rng = np.random.default_rng(1)
+    with tf.GradientTape() as tape:
+        outputs = model(x, training=True)
+        if info.target == "classes":
+            loss = _classes_loss(outputs, rng)
+        else:
+            loss = _regression_loss(outputs, rng)
+        if model.losses:
+            loss = loss + keras.ops.sum(keras.ops.stack(model.losses))
+    assert np.isfinite(keras.ops.convert_to_numpy(loss)), f"{name}: loss {loss} not finite"
+    gradients = tape.gradient(loss, variables)
+    missing = [v.path for v, g in zip(variables, gradients) if g is None]
+    assert not missing, f"{name}: no gradient reaches {missing}"
+    bad = [
+        v.path
+        for v, g in zip(variables, gradients)
+        if not np.isfinite(keras.ops.convert_to_numpy(g)).all()
+    ]
+    assert not bad, f"{name}: non-finite gradient for {bad}"
+
+
+@pytest.mark.parametrize("name", _heavy_marked(ALL_MODELS))
+def test_reference_parameter_counts(name):
+    info = kerasdl.model_info(name)
+    if not info.reference_params:
+        pytest.skip(f"{name} declares no reference parameter count")
+    model = kerasdl.create_model(name, **info.reference_kwargs)
+    count = model.count_params()
+    wrong = {
+        source: expected
+        for source, expected in info.reference_params.items()
+        if count != expected
+    }
+    assert not wrong, (
+        f"{name} at {dict(info.reference_kwargs) or 'builder defaults'} has {count:,} "
+        f"parameters; reference counts that disagree: "
+        + "; ".join(f"{src!r}: {n:,}" for src, n in wrong.items())
+    )
+
+
+@pytest.mark.parametrize("name", MOBILE_MODELS)
+def test_tflite_float32_matches_keras(name, tmp_path):
+    from kerasdl.export.runtime import TFLiteRunner
+    from kerasdl.export.tflite import convert_to_tflite
+
+    info, kwargs, model = _setup(name)
+    x = make_inputs(info, kwargs, model)
+    expected = _as_numpy_list(model(x, training=False))
+    assert len(expected) == 1, f"{name}: TFLite check handles one output"
+    expected = expected[0]
+    path = tmp_path / f"{name}.tflite"
+    convert_to_tflite(model, path, variant="float32")
+    assert path.is_file() and path.stat().st_size > 0, f"{name}: no .tflite written"
+    got = np.asarray(TFLiteRunner(path).predict(x))
+    assert got.shape == expected.shape, f"{name}: TFLite shape {got.shape} != {expected.shape}"
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(
+        got, expected, rtol=0, atol=TFLITE_ATOL * scale, err_msg=f"{name}: TFLite vs Keras"
+    )
