@@ -1,0 +1,143 @@
+"""End to end through the CLI on the real offline datasets: train, resume, evaluate,
+export, quickstart, and one-line errors."""
+
+import json
+import os
+
+import keras
+import pytest
+
+from kerasdl.cli import main
+from kerasdl.train import train
+
+needs_tfds = pytest.mark.skipif(
+    not os.path.isdir(os.path.join(os.environ.get("TFDS_DATA_DIR", "/nonexistent"), "mnist")),
+    reason="needs TFDS_DATA_DIR with the prepared mnist (CI points it at ../shared/data/tfds)",
+)
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_shows_registered_models(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0
+    assert "lenet5" in out and "60,850" in out and "simple_cnn" in out
+    code, out, _ = run_cli(capsys, "list", "*lenet*")
+    assert "lenet5_modern" in out and "simple_cnn" not in out
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (("train", "lenet", "--dataset", "mnist"), "lenet5"),
+        (("train", "lenet5", "--dataset", "mnistt"), "Closest TFDS names: mnist"),
+        (("info", "resnet9000"), "Unknown model name"),
+        (("evaluate", "/nonexistent/run"), "no trained model"),
+        (("export", "lenet5_modern", "--dataset", "kmnist"), "train it first"),
+    ],
+)
+def test_user_errors_are_one_line(capsys, argv, needle):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kerasdl: error:") and needle in lines[0]
+    assert "Traceback" not in err + out
+
+
+def test_missing_data_offline_is_one_clear_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "empty"))
+    code, _, err = run_cli(capsys, "train", "lenet5", "--dataset", "fashion_mnist",
+                           "--output", str(tmp_path / "run"))
+    assert code == 2 and "not prepared" in err and str(tmp_path / "empty") in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_option_values_exit_nonzero(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "lenet5", "--epochs", "0"])
+    assert exit_info.value.code == 2
+    assert "positive integer" in capsys.readouterr().err
+
+
+@needs_tfds
+def test_train_evaluate_export_fashion_mnist_by_name(capsys, tmp_path):
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "lenet5_modern", "--dataset", "fashion_mnist",
+                             "--epochs", "1", "--max-examples", "512", "--output", str(run))
+    assert code == 0, err
+    record = json.loads((run / "run.json").read_text())
+    assert record["dataset"] == "fashion_mnist" and record["image_shape"] == [32, 32, 1]
+    assert record["num_examples"]["train"] == 512
+    assert 0.0 <= record["test_accuracy"] <= 1.0
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["loss"]) == 1 and "val_accuracy" in history
+    assert not (run / "backup").exists()  # a finished run keeps no checkpoint
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    assert model.count_params() == 61_706
+
+    code, _, err = run_cli(capsys, "train", "lenet5_modern", "--dataset", "fashion_mnist",
+                           "--output", str(run))
+    assert code == 2 and "already exists" in err
+
+    code, out, _ = run_cli(capsys, "evaluate", str(run), "--max-examples", "512")
+    assert code == 0 and "fashion_mnist: test accuracy" in out
+    # Evaluate agrees with what training measured on the same 512 test examples.
+    assert f"{100 * record['test_accuracy']:.2f}%" in out
+
+    code, out, err = run_cli(capsys, "export", str(run), "--quantize", "int8",
+                             "--max-test-examples", "128")
+    assert code == 0, err
+    files = sorted(os.listdir(run / "export"))
+    assert files == sorted(["MODEL_CARD.md", "model_card.json",
+                            "lenet5_modern_float32.tflite", "lenet5_modern_int8.tflite"])
+    assert "# Model card: lenet5_modern" in out
+    code, _, err = run_cli(capsys, "export", str(run), "--max-test-examples", "128")
+    assert code == 2 and "already exists" in err
+
+
+@needs_tfds
+def test_interrupted_run_resumes_where_it_stopped(tmp_path):
+    class StopAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train("lenet5", "mnist", output_dir=str(run), epochs=2, max_examples=256,
+              callbacks=[StopAfterFirstEpoch()], verbose=0)
+    assert (run / "backup").is_dir() and not (run / "model.keras").exists()
+    record = train("lenet5", "mnist", output_dir=str(run), epochs=2, max_examples=256, verbose=0)
+    assert record["resumed"] is True
+    assert record["epochs_run_this_session"] == 1  # only the second epoch was left
+    history = json.loads((run / "history.json").read_text())
+    assert history["epoch"] == [0.0, 1.0]
+    assert (run / "model.keras").exists() and not (run / "backup").exists()
+
+
+@needs_tfds
+def test_quickstart_smoke(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "quickstart", "--output", str(tmp_path), "--epochs", "1",
+                             "--max-examples", "512")
+    assert code == 0, err
+    export = tmp_path / "lenet5_mnist" / "export"
+    card = json.loads((export / "model_card.json").read_text())
+    assert {a["format"] for a in card["artifacts"]} == {
+        "saved_model", "tflite_float32", "tflite_float16", "tflite_dynamic_range", "tflite_int8"}
+    assert "Quickstart targets" in out and "[PASS] float32 TFLite agrees" in out
+    # Re-running reuses the run and the export instead of overwriting them.
+    code, out, _ = run_cli(capsys, "quickstart", "--output", str(tmp_path))
+    assert code == 0 and "reusing it" in out
+
+
+def test_quickstart_falls_back_to_embedded_digits(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "no_tfds"))
+    code, out, err = run_cli(capsys, "quickstart", "--output", str(tmp_path / "models"),
+                             "--epochs", "1")
+    assert code == 0, err
+    assert "FALLING BACK" in out and "NOT MNIST" in out
+    assert (tmp_path / "models" / "lenet5_digits" / "export" / "lenet5_int8.tflite").exists()
+    assert not (tmp_path / "models" / "lenet5_mnist" / "model.keras").exists()
