@@ -20,7 +20,8 @@ from kerasdl.data.sources import (
 __all__ = ["ImageData", "NORMALIZATIONS", "load_image_classification"]
 
 # (value of a black pixel, value of a white pixel). "lenet" is the paper's scaling:
-# background -0.1, ink 1.175, which makes MNIST's mean about 0 and variance about 1.
+# background -0.1, ink 1.175, which the paper chose to make the mean roughly 0 and the
+# variance roughly 1 (measured on MNIST as padded here: mean 0.03, std 0.35).
 NORMALIZATIONS = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0), "lenet": (-0.1, 1.175)}
 
 

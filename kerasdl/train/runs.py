@@ -49,6 +49,19 @@ def _optimizer(recipe, steps_per_epoch):
     return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
 
 
+def default_jit_compile():
+    """XLA for the train step only where an accelerator is present. Measured on the
+    2-core CPU (benchmarks/results/lenet5_quickstart.md): XLA makes LeNet-5's train step
+    about 1.7x slower than TensorFlow's default kernels, so CPU runs turn it off."""
+    import keras
+
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return "auto" if tf.config.list_physical_devices("GPU") else False
+    return "auto"
+
+
 def describe_preprocessing(data):
     h, w, c = data.image_shape
     from kerasdl.data import NORMALIZATIONS
@@ -95,6 +108,7 @@ def train(
     verbose=None,
     recipe=None,
     callbacks=(),
+    jit_compile=None,
 ):
     """Train ``model_name`` on ``dataset`` with its recipe; return the run record (dict).
 
@@ -155,6 +169,7 @@ def train(
         optimizer=_optimizer(recipe, steps),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
+        jit_compile=default_jit_compile() if jit_compile is None else jit_compile,
     )
     os.makedirs(run_dir, exist_ok=True)
     resuming = os.path.isdir(backup_dir)
@@ -178,6 +193,7 @@ def train(
         epochs=recipe.epochs,
         callbacks=all_callbacks,
         verbose=verbose,
+        shuffle=False,  # the tf.data pipeline shuffles
     )
     train_seconds = time.perf_counter() - start
     test_loss, test_accuracy = model.evaluate(data.test, verbose=0)
@@ -242,6 +258,11 @@ def load_run(path):
     if os.path.isfile(record_path):
         with open(record_path) as f:
             record = json.load(f)
+    # Register kerasdl's serializable layers and schedules before deserialising.
+    import kerasdl.callbacks  # noqa: F401
+    import kerasdl.layers  # noqa: F401
+    import kerasdl.models  # noqa: F401
+
     model = keras.saving.load_model(model_path, safe_mode=True)
     return model, record
 

@@ -14,8 +14,9 @@ Where kerasdl differs from the paper, and why:
   classes) trained with softmax cross-entropy: the bitmaps are not published in usable
   form, and logits are what every other kerasdl classifier returns.
 * Initialisation. The paper draws weights from U(-2.4/F, 2.4/F) (F = fan-in); kerasdl uses
-  LeCun uniform, U(-sqrt(3/F), sqrt(3/F)), which keeps the same fan-in scaling with the
-  variance the later "Efficient BackProp" analysis recommends.
+  LeCun uniform, U(-sqrt(3/F), sqrt(3/F)) (unit-variance pre-activations, as in LeCun et
+  al., "Efficient BackProp", 1998), for C1-F6. The output layer uses Keras' default
+  Glorot uniform, like every kerasdl classifier head.
 * Input. MNIST's 28x28 digits are padded by two pixels on each side to 32x32 by
   ``kerasdl.data`` (the model itself expects 32x32, as in the paper, and accepts larger
   inputs). The paper normalised pixels so that the background is -0.1 and ink 1.175;
