@@ -133,6 +133,7 @@ def cmd_export(args):
         overwrite=args.overwrite,
         data_dir=args.data_dir,
         max_test_examples=args.max_test_examples,
+        int8_per_channel=not args.int8_per_tensor,
     )
     print(render_model_card(card))
     return 0
@@ -197,6 +198,9 @@ def build_parser():
                    "dynamic_range,int8 (default: all)")
     s.add_argument("--quantize", choices=("float16", "dynamic_range", "int8"),
                    help="export float32 plus this one variant")
+    s.add_argument("--int8-per-tensor", action="store_true",
+                   help="one int8 weight scale per tensor (smaller file for tiny models; "
+                   "per-channel is the default)")
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--data-dir")
     s.add_argument("--max-test-examples", type=_positive_int,

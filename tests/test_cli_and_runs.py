@@ -3,6 +3,8 @@ export, quickstart, and one-line errors."""
 
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import pytest
@@ -83,10 +85,16 @@ def test_train_evaluate_export_fashion_mnist_by_name(capsys, tmp_path):
                            "--output", str(run))
     assert code == 2 and "already exists" in err
 
-    code, out, _ = run_cli(capsys, "evaluate", str(run), "--max-examples", "512")
-    assert code == 0 and "fashion_mnist: test accuracy" in out
+    # In a fresh process (nothing of kerasdl imported yet), as a user would run it: the
+    # saved model's custom layers and schedule must deserialise on their own.
+    proc = subprocess.run(
+        [sys.executable, "-m", "kerasdl", "evaluate", str(run), "--max-examples", "512"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "fashion_mnist: test accuracy" in proc.stdout
     # Evaluate agrees with what training measured on the same 512 test examples.
-    assert f"{100 * record['test_accuracy']:.2f}%" in out
+    assert f"{100 * record['test_accuracy']:.2f}%" in proc.stdout
 
     code, out, err = run_cli(capsys, "export", str(run), "--quantize", "int8",
                              "--max-test-examples", "128")

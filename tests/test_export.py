@@ -127,3 +127,17 @@ def test_atomic_directory_leaves_nothing_on_error(tmp_path):
             (open(os.path.join(staging, "half.bin"), "wb")).write(b"x")
             raise RuntimeError("crash mid-write")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_int8_per_tensor_scales_shrink_the_file(small_model_and_data, tmp_path):
+    model, x, _ = small_model_and_data
+    sizes, scales = {}, {}
+    for per_channel in (True, False):
+        path = tmp_path / f"{per_channel}.tflite"
+        sizes[per_channel] = convert_to_tflite(model, path, "int8", x, per_channel=per_channel)
+        details = TFLiteRunner(path).interpreter.get_tensor_details()
+        c5 = [d for d in details if d["shape"].tolist() == [120, 5, 5, 16]]
+        assert len(c5) == 1
+        scales[per_channel] = len(c5[0]["quantization_parameters"]["scales"])
+    assert scales == {True: 120, False: 1}
+    assert sizes[False] < sizes[True]

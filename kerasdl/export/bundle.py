@@ -78,6 +78,7 @@ def export_model(
     dataset=None,
     extra=None,
     latency_runs=200,
+    int8_per_channel=True,
     verbose=True,
 ):
     """Export ``model`` into ``output_dir`` and return the model card as a dict.
@@ -94,6 +95,7 @@ def export_model(
         dataset: dict describing the data for the card (name, source, preprocessing).
         extra: dict merged into the card (e.g. the training run's recipe and history).
         latency_runs: batch-1 invocations timed per TFLite artifact.
+        int8_per_channel: False quantises int8 weights with one scale per tensor.
     """
     formats = tuple(formats)
     bad = [f for f in formats if f not in FORMATS]
@@ -131,14 +133,16 @@ def export_model(
                 rel = f"{name}_{fmt}.tflite"
                 path = os.path.join(staging, rel)
                 say(f"  converting TFLite {fmt} -> {rel}", flush=True)
-                convert_to_tflite(model, path, fmt, representative_images)
+                convert_to_tflite(model, path, fmt, representative_images, int8_per_channel)
                 runner = TFLiteRunner(path)
                 outputs = runner.predict(test_images)
                 entry = {
                     "format": f"tflite_{fmt}",
                     "file": rel,
                     "size_bytes": os.path.getsize(path),
-                    "notes": VARIANT_NOTES[fmt],
+                    "notes": VARIANT_NOTES[fmt]
+                    + (", per-tensor weight scales" if fmt == "int8" and not int8_per_channel
+                       else ""),
                     "input_dtype": str(runner.input_dtype),
                     "latency_ms_batch1": round(runner.latency_ms(test_images[0], latency_runs), 4),
                 }
