@@ -51,8 +51,8 @@ def _optimizer(recipe, steps_per_epoch):
 
 def default_jit_compile():
     """XLA for the train step only where an accelerator is present. Measured on the
-    2-core CPU (benchmarks/results/lenet5_quickstart.md): XLA makes LeNet-5's train step
-    about 1.7x slower than TensorFlow's default kernels, so CPU runs turn it off."""
+    2-core CPU (benchmarks/train_step_xla.py): XLA makes the train step 1.4x (lenet5) to
+    1.9x (lenet5_modern) slower than TensorFlow's default kernels, so CPU runs skip it."""
     import keras
 
     if keras.config.backend() == "tensorflow":
