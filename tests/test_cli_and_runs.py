@@ -125,6 +125,12 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path):
     assert history["epoch"] == [0.0, 1.0]
     assert (run / "model.keras").exists() and not (run / "backup").exists()
 
+    # Retraining over the finished run starts a fresh history.
+    record = train("lenet5", "mnist", output_dir=str(run), epochs=1, max_examples=256,
+                   verbose=0, overwrite=True)
+    assert record["resumed"] is False
+    assert json.loads((run / "history.json").read_text())["epoch"] == [0.0]
+
 
 @needs_tfds
 def test_quickstart_smoke(capsys, tmp_path):

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import time
 
@@ -140,10 +141,12 @@ def train(
             f"{model_path} already exists (a finished run); pass --overwrite to retrain, "
             "or choose another --output"
         )
-    if overwrite and os.path.isdir(backup_dir) and os.path.exists(model_path):
-        import shutil
-
-        shutil.rmtree(backup_dir)
+    log_path = os.path.join(run_dir, "training_log.csv")
+    if overwrite and os.path.exists(model_path):
+        # A new run replaces a finished one: its checkpoint and epoch log must not leak in.
+        shutil.rmtree(backup_dir, ignore_errors=True)
+        if os.path.exists(log_path):
+            os.remove(log_path)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
 
@@ -183,7 +186,7 @@ def train(
     )
     all_callbacks = [
         keras.callbacks.BackupAndRestore(backup_dir),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, "training_log.csv"), append=True),
+        keras.callbacks.CSVLogger(log_path, append=True),
         *callbacks,
     ]
     start = time.perf_counter()
