@@ -13,6 +13,7 @@ from kerasdl.data.sources import (
     PROBE_HOST,
     DataNotFoundError,
     network_available,
+    offline_forced,
     resolve_data_dir,
     tfds_builder,
 )
@@ -112,6 +113,8 @@ def _tfds_splits(name, data_dir, download, validation_fraction, max_examples):
         why = None
         if download is False:
             why = "downloads are turned off"
+        elif offline_forced():
+            why = "KERASDL_OFFLINE is set"
         elif not network_available():
             why = (
                 f"the network is unreachable (no connection to {PROBE_HOST[0]} within "

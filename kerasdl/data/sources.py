@@ -31,12 +31,16 @@ def resolve_data_dir(data_dir=None) -> tuple[str, str]:
     return os.path.abspath(os.path.expanduser(constants.DATA_DIR)), "the TFDS default"
 
 
+def offline_forced() -> bool:
+    return os.environ.get("KERASDL_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
 def network_available(timeout=PROBE_TIMEOUT_S) -> bool:
     """True when a TCP connection to the TFDS download host opens within ``timeout`` s.
 
     ``KERASDL_OFFLINE=1`` forces False without touching the network (tests use it).
     """
-    if os.environ.get("KERASDL_OFFLINE", "").lower() in ("1", "true", "yes"):
+    if offline_forced():
         return False
     try:
         with socket.create_connection(PROBE_HOST, timeout=timeout):
