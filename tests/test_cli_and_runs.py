@@ -11,11 +11,7 @@ import pytest
 
 from kerasdl.cli import main
 from kerasdl.train import train
-
-needs_tfds = pytest.mark.skipif(
-    not os.path.isdir(os.path.join(os.environ.get("TFDS_DATA_DIR", "/nonexistent"), "mnist")),
-    reason="needs TFDS_DATA_DIR with the prepared mnist (CI points it at ../shared/data/tfds)",
-)
+from tests.markers import needs_tfds
 
 
 def run_cli(capsys, *argv):

@@ -8,11 +8,7 @@ import pytest
 
 from kerasdl.data import DataNotFoundError, load_image_classification, network_available
 from kerasdl.data.images import _plan_splits
-
-needs_tfds = pytest.mark.skipif(
-    not os.path.isdir(os.path.join(os.environ.get("TFDS_DATA_DIR", "/nonexistent"), "mnist")),
-    reason="needs TFDS_DATA_DIR with the prepared mnist (CI points it at ../shared/data/tfds)",
-)
+from tests.markers import needs_tfds
 
 
 @needs_tfds
