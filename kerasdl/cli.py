@@ -235,11 +235,10 @@ def main(argv=None):
     warnings.filterwarnings("ignore", message=".*shuffle=True.*")
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command not in ("list", "info"):
-        _import_tensorflow_quietly()
-        import absl.logging
+    _import_tensorflow_quietly()  # every command builds or loads Keras models
+    import absl.logging
 
-        absl.logging.set_verbosity(absl.logging.ERROR)
+    absl.logging.set_verbosity(absl.logging.ERROR)
     if getattr(args, "formats", None) is None and args.command == "export":
         from kerasdl.export import FORMATS
 
