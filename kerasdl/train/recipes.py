@@ -16,6 +16,8 @@ class Recipe:
 
     ``learning_rate`` is the peak rate; ``schedule="cosine"`` warms up linearly for
     ``warmup_epochs`` and then decays it to zero along a half cosine by the last step.
+    ``ema_momentum`` > 0 keeps an exponential moving average of the weights (Polyak
+    averaging) and ends training with the averaged weights.
     """
 
     optimizer: str = "adam"
@@ -25,6 +27,7 @@ class Recipe:
     epochs: int = 10
     batch_size: int = 128
     weight_decay: float = 0.0
+    ema_momentum: float = 0.0
     augmentation: str = "none"
     normalization: str = "unit"
     validation_fraction: float = 0.1
@@ -42,6 +45,8 @@ class Recipe:
             raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if not 0.0 <= self.ema_momentum < 1.0:
+            raise ValueError(f"ema_momentum must be in [0, 1), got {self.ema_momentum!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if self.augmentation not in PRESETS:

@@ -1,0 +1,59 @@
+"""Training recipes and the warm-up + cosine schedule."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from kerasdl.callbacks import WarmupCosine
+from kerasdl.train import DEFAULT_RECIPE, Recipe, get_recipe
+
+
+def test_lenet5_recipe_and_default():
+    recipe = get_recipe("lenet5")
+    assert recipe.normalization == "lenet" and recipe.augmentation == "shift"
+    assert get_recipe("LeNet5") == recipe
+    assert get_recipe("test_token_classifier") is DEFAULT_RECIPE
+    with pytest.raises(ValueError, match="lenet5"):
+        get_recipe("lenet")
+
+
+def test_replace_ignores_none_and_validates():
+    recipe = get_recipe("lenet5")
+    assert recipe.replace(epochs=None, batch_size=64).batch_size == 64
+    assert recipe.replace(epochs=None).epochs == recipe.epochs
+    with pytest.raises(ValueError, match="epochs"):
+        recipe.replace(epochs=0)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("optimizer", "adagrad"), ("schedule", "step"), ("batch_size", 0),
+     ("learning_rate", 0.0), ("augmentation", "mixup"), ("normalization", "zscore"),
+     ("ema_momentum", 1.0)],
+)
+def test_bad_recipe_fields_name_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        Recipe(**{field: value})
+
+
+def test_warmup_cosine_shape():
+    schedule = WarmupCosine(peak=2e-3, total_steps=1000, warmup_steps=100, final_scale=0.05)
+    lr = np.array([float(schedule(step)) for step in range(0, 1001, 10)])
+    np.testing.assert_allclose(lr[0], 2e-4, rtol=1e-5)  # initial_scale 0.1 of the peak
+    np.testing.assert_allclose(float(schedule(100)), 2e-3, rtol=1e-5)
+    np.testing.assert_allclose(float(schedule(550)), 1e-4 + (2e-3 - 1e-4) * 0.5, rtol=1e-4)
+    np.testing.assert_allclose(lr[-1], 1e-4, rtol=1e-5)
+    assert np.all(np.diff(lr[:11]) > 0) and np.all(np.diff(lr[10:]) < 0)
+    restored = WarmupCosine.from_config(schedule.get_config())
+    assert math.isclose(float(restored(300)), float(schedule(300)), rel_tol=1e-6)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        WarmupCosine(1e-3, total_steps=10, warmup_steps=10)
+
+
+def test_schedule_deserializes_by_its_registered_name():
+    config = keras.saving.serialize_keras_object(WarmupCosine(1e-3, 50, 5))
+    assert config["registered_name"] == "kerasdl>WarmupCosine"
+    restored = keras.saving.deserialize_keras_object(config)
+    assert isinstance(restored, WarmupCosine) and restored.total_steps == 50
