@@ -123,7 +123,9 @@ def cmd_export(args):
     from kerasdl.export import render_model_card
     from kerasdl.workflows import export_run
 
-    formats = args.formats
+    from kerasdl.export import FORMATS
+
+    formats = args.formats or FORMATS
     if args.quantize:
         formats = tuple(dict.fromkeys(("float32", args.quantize)))
     card = export_run(
@@ -239,10 +241,6 @@ def main(argv=None):
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)
-    if getattr(args, "formats", None) is None and args.command == "export":
-        from kerasdl.export import FORMATS
-
-        args.formats = FORMATS
     try:
         return args.func(args)
     except USER_ERRORS as err:

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import keras
 
-POOLINGS = (None, "avg", "max")
-
-
 def check_input_shape(input_shape, *, min_size=1, channels=None, argument="input_shape"):
     """Validate an image ``(height, width, channels)`` shape; return it as a tuple."""
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:

@@ -8,7 +8,7 @@ import os
 
 from kerasdl.data import DataNotFoundError
 from kerasdl.export.bundle import FORMATS
-from kerasdl.train.runs import MODEL_FILE, default_run_dir, load_run, train
+from kerasdl.train.runs import MODEL_FILE, default_run_dir, load_run, run_dir_of, train
 
 REPRESENTATIVE_EXAMPLES = 500
 
@@ -39,7 +39,7 @@ def export_run(
     from kerasdl.export.bundle import export_model
 
     model, record = load_run(run_path)
-    run_dir = os.path.dirname(run_path) if str(run_path).endswith(".keras") else run_path
+    run_dir = run_dir_of(run_path)
     if not record.get("dataset"):
         raise ValueError(
             f"{run_dir} has no run.json naming its dataset; export needs the dataset's test "

@@ -49,10 +49,6 @@ class ImageData:
     preprocess: Callable = None
     _raw: dict = field(default_factory=dict, repr=False)
 
-    @property
-    def background_value(self) -> float:
-        return NORMALIZATIONS[self.normalization][0]
-
     def arrays(self, split="test", limit=None, shuffle_seed=None):
         """``(images, labels)`` of a split as preprocessed numpy arrays, in dataset order
         (or drawn from a 10,000-example shuffle buffer when ``shuffle_seed`` is given)."""

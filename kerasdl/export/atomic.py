@@ -41,18 +41,3 @@ def atomic_directory(path, overwrite=False):
     os.rename(staging, path)
     if old:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def atomic_write_bytes(path, data: bytes, overwrite=False):
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
-    path = check_writable_target(path, overwrite)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise

@@ -246,12 +246,18 @@ def _history(run_dir, history):
     return {k: [float(x) for x in v] for k, v in history.items()}
 
 
+def run_dir_of(path):
+    """The run folder of a run folder or of the ``.keras`` file inside one."""
+    path = os.path.abspath(os.fspath(path))
+    return os.path.dirname(path) if path.endswith(".keras") else path
+
+
 def load_run(path):
     """``(model, run_record)`` from a run folder or a ``.keras`` file inside one."""
     import keras
 
     path = os.path.abspath(os.fspath(path))
-    run_dir = os.path.dirname(path) if path.endswith(".keras") else path
+    run_dir = run_dir_of(path)
     model_path = path if path.endswith(".keras") else os.path.join(run_dir, MODEL_FILE)
     if not os.path.isfile(model_path):
         raise FileNotFoundError(
