@@ -227,6 +227,8 @@ def render_model_card(card) -> str:
         t = card["training"]
         lines += ["", "## Training", ""]
         for key, value in t.items():
+            if isinstance(value, float):
+                value = f"{value:.4g}"
             if not isinstance(value, (dict, list)):
                 lines.append(f"- {key.replace('_', ' ').capitalize()}: {value}")
     lines += [
