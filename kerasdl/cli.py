@@ -1,7 +1,8 @@
 """``kerasdl`` command line: list, info, train, evaluate, export, quickstart.
 
 Errors in what the user asked for (unknown model or dataset, bad shapes, missing data,
-existing output) print one line and exit with status 2; bugs still show a traceback.
+existing output) are ``KerasdlError``s: they print one line and exit with status 2. Any
+other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,7 +13,19 @@ import os
 import sys
 import warnings
 
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError)
+# The flag that sets each library argument a KerasdlError may name.
+FLAGS = {
+    "overwrite": "--overwrite",
+    "dataset": "--dataset",
+    "data_dir": "--data-dir",
+    "max_examples": "--max-examples",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "output_dir": "--output",
+    "formats": "--formats",
+    "family": "--family",
+    "task": "--task",
+}
 
 
 def _positive_int(text):
@@ -65,7 +78,12 @@ def cmd_info(args):
     print(f"{info.name}: {info.description}")
     print(f"  family: {info.family}   task: {info.task}   tags: {', '.join(info.tags) or '-'}")
     print(f"  paper: {info.paper}")
-    print(f"  default input shape: {info.default_input_shape}")
+    print(f"  default input shape: {info.default_input_shape}   default dataset: "
+          f"{info.default_dataset or '-'}")
+    for key, value in info.config_fields().items():
+        print(f"  setting {key} = {value!r}")
+    model = info.build()
+    print(f"  parameters at the defaults: {model.count_params():,}")
     for source, count in info.reference_params.items():
         print(f"  reference parameters: {count:,} ({source})")
     from kerasdl.train import get_recipe
@@ -95,26 +113,33 @@ def cmd_evaluate(args):
     from kerasdl.train import evaluate
 
     result = evaluate(args.run, args.dataset, data_dir=args.data_dir, max_examples=args.max_examples)
-    print(
-        f"{result['dataset']}: test accuracy {100 * result['test_accuracy']:.2f}% "
-        f"(error {result['test_error_percent']:.2f}%) on {result['test_examples']:,} examples"
-    )
+    print(result["summary"])
     return 0
 
 
 def _resolve_run(target, dataset):
     """A run folder, a .keras file, or a registry name (-> its default run folder)."""
+    from kerasdl.data.folders import looks_like_path
+    from kerasdl.errors import NotFoundError
+    from kerasdl.registry import is_model, model_info
+    from kerasdl.train import default_run_dir
+    from kerasdl.train.runs import resolve_dataset
+
     if os.path.exists(target):
         return target
-    from kerasdl.registry import model_info
-    from kerasdl.train import default_run_dir
-
-    info = model_info(target)  # unknown names raise ValueError with suggestions
-    run_dir = default_run_dir(info.name, dataset or "mnist")
+    if looks_like_path(target) or not is_model(target):
+        if looks_like_path(target) or target.endswith(".keras"):
+            raise NotFoundError(f"no run folder or .keras file at {os.path.abspath(target)}",
+                                argument="target")
+        model_info(target)  # raises: unknown model name, with the closest names
+    info = model_info(target)
+    dataset = resolve_dataset(info, dataset)
+    run_dir = default_run_dir(info.name, dataset)
     if not os.path.exists(run_dir):
-        raise FileNotFoundError(
+        raise NotFoundError(
             f"{target!r} is a model name but {run_dir} holds no trained run; train it "
-            f"first: kerasdl train {info.name} --dataset {dataset or 'mnist'}"
+            f"first: kerasdl train {info.name} --dataset {dataset}",
+            argument="target",
         )
     return run_dir
 
@@ -173,9 +198,10 @@ def build_parser():
         s.add_argument("--max-examples", type=_positive_int,
                        help="use at most N examples per split (smoke runs)")
 
-    s = sub.add_parser("train", help="train a model on a TFDS image dataset with its recipe")
+    s = sub.add_parser("train", help="train a model on a dataset with its recipe")
     s.add_argument("model")
-    s.add_argument("--dataset", default="mnist", help="TFDS name, or 'digits' (embedded)")
+    s.add_argument("--dataset", help="TFDS name, a folder with one subfolder of images per "
+                   "class, or 'digits' (embedded); default: the model's registered dataset")
     s.add_argument("--epochs", type=_positive_int)
     s.add_argument("--batch-size", type=_positive_int)
     s.add_argument("--output", help="run folder (default: saved_models/MODEL_DATASET)")
@@ -184,7 +210,7 @@ def build_parser():
     data_args(s)
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("evaluate", help="test accuracy of a trained run")
+    s = sub.add_parser("evaluate", help="test metrics of a trained run")
     s.add_argument("run", help="run folder or its model.keras")
     s.add_argument("--dataset", help="default: the dataset the run was trained on")
     data_args(s)
@@ -193,7 +219,8 @@ def build_parser():
     s = sub.add_parser("export", help="SavedModel + TFLite variants, verified, with a model card")
     s.add_argument("target", help="run folder, its model.keras, or a model name "
                    "(uses saved_models/MODEL_DATASET)")
-    s.add_argument("--dataset", help="with a model name: which run (default mnist)")
+    s.add_argument("--dataset", help="with a model name: which run (default: the model's "
+                   "registered dataset)")
     s.add_argument("--output", help="export folder (default: RUN/export)")
     s.add_argument("--formats", type=_formats, default=None,
                    help="comma-separated subset of saved_model,float32,float16,"
@@ -232,6 +259,13 @@ def _import_tensorflow_quietly():
         os.close(devnull)
 
 
+def _with_flag(err):
+    """The error's message, with the CLI flag of the argument it names, if there is one."""
+    message = " ".join(str(err).split())
+    flag = FLAGS.get(getattr(err, "argument", None))
+    return f"{message} (option {flag})" if flag else message
+
+
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", message=".*shuffle=True.*")
@@ -241,10 +275,12 @@ def main(argv=None):
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)
+    from kerasdl.errors import KerasdlError
+
     try:
         return args.func(args)
-    except USER_ERRORS as err:
-        print(f"kerasdl: error: {err}", file=sys.stderr)
+    except KerasdlError as err:
+        print(f"kerasdl: error: {_with_flag(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("kerasdl: interrupted", file=sys.stderr)

@@ -1,7 +1,9 @@
 """One string registry for every kerasdl model.
 
-A builder is registered with :func:`register_model`, which stores a :class:`ModelInfo`
-record next to it. The record says what the model is (family, task, paper), how to check
+A family has one builder; its variants are data rows. :func:`register_family` registers
+each :class:`Variant` row (a frozen dataclass of the family's settings plus its registry
+metadata) as a model; :func:`register_model` registers a lone builder function. Either
+way a :class:`ModelInfo` record is stored. The record says what the model is (family, task, paper), how to check
 it (reference parameter counts and their source, a tiny ``test_kwargs`` config) and what
 it takes and returns (``inputs``, ``output_shape``, ``target``), so that the model contract
 in ``tests/test_model_contract.py`` can build dummy inputs and a training step for any
@@ -10,21 +12,41 @@ family without a hand-written test per model.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import inspect
+import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
+
+from kerasdl.errors import InvalidArgumentError, KerasdlError, check_choice
 
 __all__ = [
     "InputDecl",
     "ModelInfo",
+    "Variant",
+    "register_family",
     "register_model",
     "create_model",
+    "is_model",
     "list_models",
     "model_info",
     "resolve_template",
 ]
+
+FAMILIES = (
+    "cnn",
+    "mobile",
+    "mlp",
+    "rnn",
+    "transformer",
+    "generative",
+    "segmentation",
+    "detection",
+    "graph",
+    "test",
+)
 
 TASKS = (
     "image_classification",
@@ -59,11 +81,11 @@ class InputDecl:
     high: float | str = 1.0
 
     def __post_init__(self):
-        if self.kind not in INPUT_KINDS:
-            raise ValueError(f"InputDecl.kind must be one of {INPUT_KINDS}, got {self.kind!r}")
+        check_choice(self.kind, INPUT_KINDS, "InputDecl.kind")
 
 
-IMAGE_INPUT = InputDecl("float", 0.0, 1.0)
+# Image models take raw pixel values; each scales its own input (kerasdl.layers.InputScaling).
+IMAGE_INPUT = InputDecl("float", 0.0, 255.0)
 
 
 @dataclass(frozen=True)
@@ -72,24 +94,29 @@ class ModelInfo:
 
     Attributes:
         name: registry name, lower case, e.g. ``"lenet5"``.
-        builder: the function that returns the ``keras.Model``.
-        family: ``"cnn"``, ``"mobile"``, ``"rnn"``, ``"transformer"``, ``"generative"``...
+        builder: the function that returns the ``keras.Model`` (a family builder taking
+            ``config=`` for models registered as variant rows).
+        family: one of ``FAMILIES``.
         task: one of ``TASKS``.
         paper: the reference, "Authors, Title, Year".
         reference_params: ``{source: count}``; each count must equal ``count_params()`` of
-            the model built with ``reference_kwargs`` (default: the builder's defaults).
+            the model built with ``reference_kwargs`` (default: the model's defaults).
         reference_kwargs: the configuration the reference counts refer to.
-        default_input_shape: the builder's default ``input_shape`` (without batch).
+        default_input_shape: the model's default ``input_shape`` (without batch).
         test_kwargs: a tiny configuration that builds and trains in well under a second.
         tags: free-form labels; ``"mobile"`` makes the contract check TFLite export.
         inputs: one :class:`InputDecl` per model input, in ``model.inputs`` order.
         output_shape: the documented output shape without batch, as a template whose
-            entries are ints, builder-argument names (``"num_classes"``) or ``None``
-            (any size); a list of templates for several outputs.
+            entries are ints, argument names (``"num_classes"``) or ``None`` (any size);
+            a list of templates for several outputs.
         target: ``"classes"`` (integer labels over the last output axis, logits,
             sparse cross-entropy), ``"regression"`` (MSE against a float target of the
-            output's shape) or ``"self"`` (the model's own ``train_step`` takes only x).
+            output's shape) or ``"self"`` (the model's own training step takes only x).
         description: one line for ``kerasdl list``.
+        config: the variant's settings (a frozen dataclass) or None for a lone builder.
+        defaults: builder-argument defaults set by the variant (e.g. ``input_shape``).
+        recipe: the model's training :class:`kerasdl.train.Recipe`, or None.
+        default_dataset: the dataset ``kerasdl train`` uses when none is given.
     """
 
     name: str
@@ -106,23 +133,119 @@ class ModelInfo:
     output_shape: Any = ("num_classes",)
     target: str = "classes"
     description: str = ""
+    config: Any = None
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    recipe: Any = None
+    default_dataset: str | None = None
+
+    def _parameters(self):
+        return inspect.signature(self.builder).parameters
+
+    def config_fields(self) -> dict[str, Any]:
+        """The variant's settings as ``{field: value}`` (empty for a lone builder)."""
+        if self.config is None:
+            return {}
+        return {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
 
     def default_kwargs(self) -> dict[str, Any]:
-        """The builder's keyword defaults, as its signature declares them."""
-        params = inspect.signature(self.builder).parameters
-        return {
+        """Every argument ``create_model`` accepts for this model, with its default: the
+        builder's keyword defaults, then the variant's settings and defaults."""
+        kwargs = {
             k: p.default
-            for k, p in params.items()
-            if p.default is not inspect.Parameter.empty
+            for k, p in self._parameters().items()
+            if p.default is not inspect.Parameter.empty and k != "config"
         }
+        kwargs.update(self.config_fields())
+        kwargs.update(self.defaults)
+        if "name" in kwargs:
+            kwargs["name"] = self.name
+        return kwargs
 
     def resolved_kwargs(self, **overrides) -> dict[str, Any]:
         kwargs = self.default_kwargs()
         kwargs.update(overrides)
         return kwargs
 
+    def build(self, **overrides):
+        """The model with ``overrides`` applied: a settings field of the variant replaces
+        that field (``create_model("lenet5", activation="relu")``); anything else goes to
+        the builder."""
+        params = self._parameters()
+        fields = self.config_fields()
+        accepts_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        unknown = [k for k in overrides if k not in params and k not in fields]
+        if unknown and not accepts_var_kw:
+            valid = ", ".join(k for k in self.default_kwargs())
+            raise InvalidArgumentError(
+                f"create_model({self.name!r}) got unexpected argument(s) "
+                f"{', '.join(unknown)}; valid arguments: {valid}",
+                argument=unknown[0],
+            )
+        kwargs = dict(self.defaults)
+        if "name" in params:
+            kwargs["name"] = self.name
+        if self.config is not None:
+            config = overrides.pop("config", None) or self.config
+            changes = {k: overrides.pop(k) for k in list(overrides) if k in fields}
+            kwargs["config"] = dataclasses.replace(config, **changes) if changes else config
+        kwargs.update(overrides)
+        return self.builder(**kwargs)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One registered variant of a family: its name, its settings row and its own
+    registry metadata. Fields left at None take the family's value (see
+    :func:`register_family`); ``tags`` are added to the family's."""
+
+    name: str
+    config: Any
+    description: str = ""
+    reference_params: Mapping[str, int] = field(default_factory=dict)
+    reference_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    recipe: Any = None
+    paper: str | None = None
+    test_kwargs: Mapping[str, Any] | None = None
+    default_dataset: str | None = None
+
 
 _REGISTRY: dict[str, ModelInfo] = {}
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not name or name != name.lower():
+        raise KerasdlError(f"model name must be a non-empty lower-case string, got {name!r}",
+                           argument="name")
+
+
+def _store(info: ModelInfo):
+    """Add ``info``; the same name twice is an error unless it is the same builder and
+    variant being re-imported (which happens when a module is reloaded)."""
+    check_choice(info.family, FAMILIES, "family")
+    check_choice(info.task, TASKS, "task")
+    check_choice(info.target, TARGETS, "target")
+    existing = _REGISTRY.get(info.name)
+    if existing is not None:
+        same = (
+            (existing.builder.__module__, existing.builder.__qualname__)
+            == (info.builder.__module__, info.builder.__qualname__)
+            and existing.config == info.config
+        )
+        if not same:
+            raise KerasdlError(
+                f"model name {info.name!r} is already registered by "
+                f"{existing.builder.__module__}.{existing.builder.__qualname__}",
+                argument="name",
+            )
+    _REGISTRY[info.name] = info
+    return info
+
+
+def _first_doc_line(obj):
+    doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
+    return doc[0] if doc else ""
 
 
 def register_model(
@@ -135,35 +258,27 @@ def register_model(
     reference_kwargs: Mapping[str, Any] | None = None,
     default_input_shape: tuple | None = None,
     test_kwargs: Mapping[str, Any] | None = None,
-    tags: tuple[str, ...] | list[str] = (),
+    tags: Sequence[str] = (),
     inputs: tuple[InputDecl, ...] = (IMAGE_INPUT,),
     output_shape: Any = ("num_classes",),
     target: str = "classes",
     description: str = "",
+    recipe: Any = None,
+    default_dataset: str | None = None,
 ):
-    """Decorator that registers a model builder under ``name``.
-
-    Registering the same name twice is an error unless it is the same function being
-    re-imported (which happens when a module is reloaded).
-    """
-    if not isinstance(name, str) or not name or name != name.lower():
-        raise ValueError(f"model name must be a non-empty lower-case string, got {name!r}")
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    """Decorator that registers a lone builder function under ``name``. A family with
+    several variants registers them as rows with :func:`register_family` instead."""
+    _check_name(name)
+    check_choice(task, TASKS, "task")
+    check_choice(target, TARGETS, "target")
 
     def decorator(builder):
-        existing = _REGISTRY.get(name)
-        if existing is not None and (
-            existing.builder.__module__, existing.builder.__qualname__
-        ) != (builder.__module__, builder.__qualname__):
-            raise ValueError(
-                f"model name {name!r} is already registered by "
-                f"{existing.builder.__module__}.{existing.builder.__qualname__}"
-            )
-        doc = (builder.__doc__ or "").strip().splitlines()
-        _REGISTRY[name] = ModelInfo(
+        if default_input_shape is None:
+            shape = inspect.signature(builder).parameters.get("input_shape")
+            shape = None if shape is None or shape.default is inspect.Parameter.empty else shape.default
+        else:
+            shape = default_input_shape
+        _store(ModelInfo(
             name=name,
             builder=builder,
             family=family,
@@ -171,17 +286,72 @@ def register_model(
             paper=paper,
             reference_params=dict(reference_params or {}),
             reference_kwargs=dict(reference_kwargs or {}),
-            default_input_shape=tuple(default_input_shape) if default_input_shape else None,
+            default_input_shape=tuple(shape) if shape else None,
             test_kwargs=dict(test_kwargs or {}),
             tags=tuple(tags),
             inputs=tuple(inputs),
             output_shape=output_shape,
             target=target,
-            description=description or (doc[0] if doc else ""),
-        )
+            description=description or _first_doc_line(builder),
+            recipe=recipe,
+            default_dataset=default_dataset,
+        ))
         return builder
 
     return decorator
+
+
+def register_family(
+    builder: Callable[..., Any],
+    variants: Sequence[Variant],
+    *,
+    family: str,
+    task: str,
+    paper: str = "",
+    test_kwargs: Mapping[str, Any] | None = None,
+    tags: Sequence[str] = (),
+    inputs: tuple[InputDecl, ...] = (IMAGE_INPUT,),
+    output_shape: Any = ("num_classes",),
+    target: str = "classes",
+    default_dataset: str | None = None,
+) -> list[ModelInfo]:
+    """Register each :class:`Variant` row of one family ``builder`` as a model.
+
+    The builder takes the row's settings as ``config=`` plus the standard arguments
+    (``input_shape``, ``num_classes``, ..., ``name``). Adding a variant is adding a row.
+    """
+    params = inspect.signature(builder).parameters
+    if "config" not in params:
+        raise TypeError(f"family builder {builder.__qualname__} must take a `config` argument")
+    infos = []
+    for row in variants:
+        _check_name(row.name)
+        unknown = set(row.defaults) - set(params)
+        if unknown:
+            raise TypeError(f"variant {row.name!r}: defaults {sorted(unknown)} are not "
+                            f"arguments of {builder.__qualname__}")
+        shape = row.defaults.get("input_shape", getattr(params.get("input_shape"), "default", None))
+        infos.append(_store(ModelInfo(
+            name=row.name,
+            builder=builder,
+            family=family,
+            task=task,
+            paper=paper if row.paper is None else row.paper,
+            reference_params=dict(row.reference_params),
+            reference_kwargs=dict(row.reference_kwargs),
+            default_input_shape=tuple(shape) if shape else None,
+            test_kwargs=dict(test_kwargs or {}) if row.test_kwargs is None else dict(row.test_kwargs),
+            tags=tuple(dict.fromkeys((*tags, *row.tags))),
+            inputs=tuple(inputs),
+            output_shape=output_shape,
+            target=target,
+            description=row.description or _first_doc_line(builder),
+            config=row.config,
+            defaults=dict(row.defaults),
+            recipe=row.recipe,
+            default_dataset=row.default_dataset or default_dataset,
+        )))
+    return infos
 
 
 def _ensure_models_imported():
@@ -189,23 +359,37 @@ def _ensure_models_imported():
     import kerasdl.models  # noqa: F401
 
 
-def _unknown_name_error(name: str) -> ValueError:
-    names = sorted(_REGISTRY)
+def _natural_key(name: str):
+    """``resnet18`` before ``resnet101``: digit runs compare as numbers."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+            for part in re.split(r"(\d+)", name) if part]
+
+
+def _unknown_name_error(name: str) -> KerasdlError:
+    names = sorted(_REGISTRY, key=_natural_key)
     close = difflib.get_close_matches(str(name).lower(), names, n=5, cutoff=0.4)
     if not close:
         close = [n for n in names if str(name).lower() in n][:5]
     hint = f" Closest registered names: {', '.join(close)}." if close else ""
-    return ValueError(
-        f"Unknown model name {name!r}.{hint} Use kerasdl.list_models() to see all "
-        f"{len(names)} models."
+    return KerasdlError(
+        f"Unknown model name {name!r}.{hint} Use kerasdl.list_models() (CLI: kerasdl list) "
+        f"to see all {len(names)} models.",
+        argument="name",
     )
+
+
+def is_model(name) -> bool:
+    """True when ``name`` (any case) is a registered model."""
+    _ensure_models_imported()
+    return isinstance(name, str) and name.lower() in _REGISTRY
 
 
 def model_info(name: str) -> ModelInfo:
     """Return the :class:`ModelInfo` registered under ``name``."""
     _ensure_models_imported()
     if not isinstance(name, str):
-        raise TypeError(f"model name must be a string, got {type(name).__name__}")
+        raise InvalidArgumentError(f"model name must be a string, got {type(name).__name__}",
+                                   argument="name")
     try:
         return _REGISTRY[name.lower()]
     except KeyError:
@@ -213,37 +397,34 @@ def model_info(name: str) -> ModelInfo:
 
 
 def create_model(name: str, /, **overrides):
-    """Build the registered model ``name``; ``overrides`` go to its builder.
+    """Build the registered model ``name``; ``overrides`` replace its settings or go to
+    its builder.
 
     Example: ``create_model("lenet5", num_classes=10)``. ``name`` is positional-only,
     so ``name=...`` reaches the builder (every builder has a ``name`` argument).
     """
-    info = model_info(name)
-    params = inspect.signature(info.builder).parameters
-    accepts_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    unknown = [k for k in overrides if k not in params]
-    if unknown and not accepts_var_kw:
-        valid = ", ".join(k for k in params)
-        raise TypeError(
-            f"create_model({name!r}) got unexpected argument(s) {', '.join(unknown)}; "
-            f"valid arguments: {valid}"
-        )
-    return info.builder(**overrides)
+    return model_info(name).build(**overrides)
 
 
 def list_models(
     pattern: str | None = None,
     family: str | None = None,
     task: str | None = None,
-    tags: str | list[str] | tuple[str, ...] | None = None,
+    tags: str | Sequence[str] | None = None,
 ) -> list[str]:
-    """Sorted registry names, filtered by a shell-style ``pattern`` (``"*lenet*"``),
-    ``family``, ``task`` and ``tags`` (a model must carry every tag given)."""
+    """Registry names in natural order (``resnet18`` before ``resnet101``), filtered by a
+    shell-style ``pattern`` (``"*lenet*"``), ``family``, ``task`` and ``tags`` (a model
+    must carry every tag given)."""
     _ensure_models_imported()
+    if family is not None:
+        check_choice(family, FAMILIES, "family")
+    if task is not None:
+        check_choice(task, TASKS, "task")
     if isinstance(tags, str):
         tags = [tags]
     out = []
-    for name, info in sorted(_REGISTRY.items()):
+    for name in sorted(_REGISTRY, key=_natural_key):
+        info = _REGISTRY[name]
         if pattern and not fnmatch.fnmatch(name, pattern.lower()):
             continue
         if family and info.family != family:

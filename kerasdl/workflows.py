@@ -6,9 +6,17 @@ from __future__ import annotations
 import json
 import os
 
-from kerasdl.data import DataNotFoundError
+from kerasdl.atomic import check_writable_target
+from kerasdl.errors import DataNotFoundError, KerasdlError
 from kerasdl.export.bundle import FORMATS
-from kerasdl.train.runs import MODEL_FILE, default_run_dir, load_run, run_dir_of, train
+from kerasdl.train.runs import (
+    default_run_dir,
+    is_finished_run,
+    load_run,
+    load_run_data,
+    run_dir_of,
+    train,
+)
 
 REPRESENTATIVE_EXAMPLES = 500
 
@@ -35,30 +43,22 @@ def export_run(
 ):
     """Export a trained run folder (or its ``model.keras``) with :func:`export_model`,
     verifying on the run's own test split. Default output: ``<run>/export``."""
-    from kerasdl.data import load_image_classification
     from kerasdl.export.bundle import export_model
 
     model, record = load_run(run_path)
     run_dir = run_dir_of(run_path)
     if not record.get("dataset"):
-        raise ValueError(
+        raise KerasdlError(
             f"{run_dir} has no run.json naming its dataset; export needs the dataset's test "
-            "split for verification (train with `kerasdl train` to get one)"
+            "split for verification (train with `kerasdl train` to get one)",
+            argument="run_path",
         )
-    output_dir = output_dir or os.path.join(run_dir, "export")
-    if os.path.exists(output_dir) and not overwrite:
-        raise FileExistsError(f"{os.path.abspath(output_dir)} already exists; pass --overwrite to replace it")
-    data = load_image_classification(
-        record["dataset"],
-        image_size=tuple(model.input_shape[1:3]),
-        channels=model.input_shape[-1],
-        normalization=record.get("normalization", "unit"),
-        data_dir=data_dir,
-    )
-    test_x, test_y = data.arrays("test", limit=max_test_examples)
+    output_dir = check_writable_target(output_dir or os.path.join(run_dir, "export"), overwrite)
+    task, data = load_run_data(model, record, data_dir=data_dir)
+    test_x, test_y = task.verification_data(data, limit=max_test_examples)
     representative = None
     if "int8" in formats:
-        representative, _ = data.arrays("train", limit=REPRESENTATIVE_EXAMPLES, shuffle_seed=0)
+        representative = task.calibration_data(data, REPRESENTATIVE_EXAMPLES)
     training = {
         k: record[k]
         for k in ("test_accuracy", "test_error_percent", "train_seconds_this_session",
@@ -66,12 +66,12 @@ def export_run(
         if k in record
     }
     if "recipe" in record:
-        training["recipe"] = record["recipe"]
-        training["epochs"] = record["recipe"]["epochs"]
+        r = record["recipe"]
+        training["recipe"] = r
+        training["epochs"] = r["epochs"]
         training["optimizer"] = (
-            f"{record['recipe']['optimizer']}, peak lr {record['recipe']['learning_rate']}, "
-            f"{record['recipe']['schedule']} schedule, batch {record['recipe']['batch_size']}, "
-            f"augmentation {record['recipe']['augmentation']}"
+            f"{r['optimizer']}, peak lr {r['learning_rate']}, {r['schedule']} schedule, "
+            f"batch {r['batch_size']}, augmentation {r['augmentation']}"
         )
     return export_model(
         model,
@@ -82,6 +82,8 @@ def export_run(
         formats=formats,
         overwrite=overwrite,
         model_name=record.get("model"),
+        task=task,
+        record=record,
         dataset={
             "name": record["dataset"],
             "source": data.source,
@@ -128,28 +130,25 @@ def quickstart(output_root="saved_models", *, overwrite=False, data_dir=None, ep
     """
     from kerasdl.export.bundle import render_model_card
 
-    model_name, dataset = "lenet5", "mnist"
-    run_dir = default_run_dir(model_name, dataset, output_root)
-    if os.path.exists(os.path.join(run_dir, MODEL_FILE)) and not overwrite:
-        print(f"Found a trained model in {run_dir}; reusing it (pass --overwrite to retrain).")
-        _, record = load_run(run_dir)
-    else:
-        try:
-            record = train(model_name, dataset, output_dir=run_dir, epochs=epochs,
-                           data_dir=data_dir, max_examples=max_examples, overwrite=overwrite)
-        except DataNotFoundError as err:
-            print(f"MNIST is not available: {err}")
-            print(
-                "FALLING BACK to the embedded scikit-learn 8x8 digits (1,797 images upscaled "
-                "to 28x28). These are NOT MNIST: the quickstart's MNIST targets do not apply."
-            )
-            dataset = "digits"
-            run_dir = default_run_dir(model_name, dataset, output_root)
-            if os.path.exists(os.path.join(run_dir, MODEL_FILE)) and not overwrite:
-                _, record = load_run(run_dir)
-            else:
-                record = train(model_name, dataset, output_dir=run_dir, epochs=epochs,
-                               max_examples=max_examples, overwrite=overwrite)
+    model_name = "lenet5"
+
+    def train_or_reuse(dataset, **kwargs):
+        run_dir = default_run_dir(model_name, dataset, output_root)
+        if is_finished_run(run_dir) and not overwrite:
+            print(f"Found a trained model in {run_dir}; reusing it (pass --overwrite to retrain).")
+            return run_dir, load_run(run_dir)[1]
+        return run_dir, train(model_name, dataset, output_dir=run_dir, epochs=epochs,
+                              max_examples=max_examples, overwrite=overwrite, **kwargs)
+
+    try:
+        run_dir, record = train_or_reuse("mnist", data_dir=data_dir)
+    except DataNotFoundError as err:
+        print(f"MNIST is not available: {err}")
+        print(
+            "FALLING BACK to the embedded scikit-learn 8x8 digits (1,797 images upscaled "
+            "to 28x28). These are NOT MNIST: the quickstart's MNIST targets do not apply."
+        )
+        run_dir, record = train_or_reuse("digits")
     export_dir = os.path.join(run_dir, "export")
     card_path = os.path.join(export_dir, "model_card.json")
     if os.path.exists(card_path) and not overwrite:

@@ -41,9 +41,11 @@
 #
 # **Input scaling.** The paper does not feed pixels in [0, 1]. It maps them linearly so
 # that the white background is −0.1 and black ink is 1.175, arguing that this puts the
-# input mean near 0 and the variance near 1 and so speeds learning. `kerasdl.data` calls
-# this scaling `normalization="lenet"`. Below we look at one digit before and after, and
-# measure the mean and spread on real MNIST training images.
+# input mean near 0 and the variance near 1 and so speeds learning. kerasdl builds this
+# scaling into the model as its first layer (`InputScaling`, `input_scaling="lenet"`), so
+# the model takes raw pixel values 0..255, and so will every file exported from it. Below
+# we look at one digit before and after, and measure the mean and spread on real MNIST
+# training images.
 
 # %%
 import json
@@ -65,7 +67,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import kerasdl
-from kerasdl.data import NORMALIZATIONS, load_image_classification
+from kerasdl.data import load_image_classification
 from kerasdl.export import TFLiteRunner
 from kerasdl.layers.lenet import LENET5_C3_TABLE
 from kerasdl.train import get_recipe, load_run, train
@@ -101,18 +103,20 @@ print(f"mode: {'SMOKE (tiny data, 1 epoch: numbers are meaningless)' if SMOKE el
 print(f"run folder: {RUN_DIR}")
 
 # %%
-low, high = NORMALIZATIONS["lenet"]
-raw = load_image_classification(DATASET, normalization="unit", max_examples=SMOKE_EXAMPLES)
-lenet = load_image_classification(
-    DATASET, image_size=(32, 32), normalization="lenet", max_examples=SMOKE_EXAMPLES
-)
+raw = load_image_classification(DATASET, max_examples=SMOKE_EXAMPLES)
+padded = load_image_classification(DATASET, image_size=(32, 32), max_examples=SMOKE_EXAMPLES)
+# The model's own first layer: raw pixels in, the paper's scaling out.
+scaling = kerasdl.create_model("lenet5").get_layer("input_scaling")
+print(scaling.spec())
+low, high = keras.ops.convert_to_numpy(scaling(np.array([[0.0], [255.0]], "float32"))).ravel()
 raw_x, raw_y = raw.arrays("train", limit=1)
-lenet_x, _ = lenet.arrays("train", limit=1)
+lenet_x = keras.ops.convert_to_numpy(scaling(padded.arrays("train", limit=1)[0]))
 
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
 for ax, img, title in [
-    (axes[0], raw_x[0, ..., 0] * 255, f"MNIST as stored: {raw_x.shape[1]}x{raw_x.shape[2]}, 0..255"),
-    (axes[1], lenet_x[0, ..., 0], f"LeNet input: {lenet_x.shape[1]}x{lenet_x.shape[2]}, {low}..{high}"),
+    (axes[0], raw_x[0, ..., 0], f"MNIST as stored: {raw_x.shape[1]}x{raw_x.shape[2]}, 0..255"),
+    (axes[1], lenet_x[0, ..., 0],
+     f"after padding and InputScaling: {lenet_x.shape[1]}x{lenet_x.shape[2]}, {low:.3g}..{high:.4g}"),
 ]:
     im = ax.imshow(img, cmap="gray_r")
     ax.set_title(title, fontsize=9)
@@ -123,7 +127,7 @@ fig.suptitle(f"One training digit (label {raw_y[0]}) before and after preprocess
 plt.tight_layout()
 plt.show()
 
-stats_x, _ = lenet.arrays("train", limit=5000)
+stats_x = keras.ops.convert_to_numpy(scaling(padded.arrays("train", limit=5000)[0]))
 input_mean, input_std = float(stats_x.mean()), float(stats_x.std())
 print(f"background = {stats_x.min():+.3f}, full ink = {stats_x.max():+.3f}")
 print(
@@ -271,7 +275,7 @@ display(Markdown(markdown_table(
 )))
 
 # %% [markdown]
-# `kerasdl.train.train` loads MNIST with the recipe's preprocessing, holds out the last
+# `kerasdl.train.train` loads MNIST padded to 32×32, holds out the last
 # 10% of the training set for validation, trains with ±2-pixel random shifts as
 # augmentation, evaluates on the 10,000 test digits and writes a run folder
 # (`model.keras`, `run.json`, `history.json`, `training_log.csv`). An interrupted run
@@ -334,14 +338,12 @@ print(f"last epoch: training accuracy {100 * last['accuracy']:.2f}%, "
 # %% [markdown]
 # ## 5. Test results
 #
-# We load the test split with the run's own preprocessing and look at the mistakes.
+# We load the test split, padded to 32×32 as in training (the model scales the pixels
+# itself), and look at the mistakes.
 
 # %%
 test_data = load_image_classification(
-    DATASET,
-    image_size=(32, 32),
-    normalization=record["normalization"],
-    max_examples=SMOKE_EXAMPLES if SMOKE else None,
+    DATASET, image_size=(32, 32), max_examples=SMOKE_EXAMPLES if SMOKE else None
 )
 test_x, test_y = test_data.arrays("test")
 test_logits = trained.predict(test_x, batch_size=512, verbose=0)
@@ -528,7 +530,9 @@ plt.show()
 #
 # The int8 file takes int8 input and gives int8 output. `kerasdl.export.TFLiteRunner`
 # hides that: it quantises the float input with the file's own scale and zero point and
-# dequantises the output, so the same preprocessed digits go in and logits come out.
+# dequantises the output, so the same raw-pixel digits go in and logits come out. With
+# pixels 0..255 as input, the int8 input quantisation is (close to) the identity shifted
+# by 128, so a phone can feed camera bytes almost directly.
 # This is the code path a phone app would mirror with the LiteRT runtime.
 
 # %%

@@ -1,7 +1,7 @@
 """Tiny test-only models, registered so that the model contract
 (``tests/test_model_contract.py``) exercises every kind of model kerasdl will hold, before
 those families exist: integer token inputs, two inputs (encoder and decoder tokens), a
-subclassed model with its own ``train_step``, a ``mobile`` model for the TFLite path, and
+subclassed model that trains on x alone, a ``mobile`` model for the TFLite path, and
 a two-output model with a regression target.
 
 Imported by ``tests/conftest.py``, so they are registered for the whole test session.
@@ -12,7 +12,6 @@ Each ``reference_params`` count is worked out by hand in its source string.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 
 from kerasdl.registry import InputDecl, register_model
 
@@ -76,15 +75,15 @@ def test_seq2seq(vocab_size=50, name="test_seq2seq"):
 
 @keras.saving.register_keras_serializable(package="kerasdl_tests")
 class TinyAutoencoder(keras.Model):
-    """A dense autoencoder with its own ``train_step``: the shape of the later VAE/GAN
-    models (functional sub-networks, a loss tracker made in ``__init__``, a complete
-    ``get_config``/``from_config``)."""
+    """A dense autoencoder that trains on x alone: functional sub-networks, a complete
+    ``get_config``/``from_config``, and its own loss in ``compute_loss``, the
+    backend-neutral hook that Keras' ``train_step`` calls on TensorFlow, JAX and PyTorch
+    alike (the contract runs it on TensorFlow and JAX)."""
 
     def __init__(self, encoder, decoder, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
-        self.loss_tracker = keras.metrics.Mean(name="loss")
 
     @property
     def inputs(self):
@@ -92,30 +91,11 @@ class TinyAutoencoder(keras.Model):
         # it, so expose the encoder's.
         return self.encoder.inputs
 
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
-
     def call(self, x, training=False):
         return self.decoder(self.encoder(x, training=training), training=training)
 
-    def _reconstruction_loss(self, x, training):
-        reconstruction = self(x, training=training)
-        return keras.ops.mean(keras.ops.square(x - reconstruction))
-
-    def train_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        with tf.GradientTape() as tape:
-            loss = self._reconstruction_loss(x, training=True)
-        gradients = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        self.loss_tracker.update_state(loss)
-        return {m.name: m.result() for m in self.metrics}
-
-    def test_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        self.loss_tracker.update_state(self._reconstruction_loss(x, training=False))
-        return {m.name: m.result() for m in self.metrics}
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return keras.ops.mean(keras.ops.square(x - y_pred))
 
     def get_config(self):
         return {
@@ -167,7 +147,6 @@ def test_autoencoder(input_dim=16, hidden_dim=8, latent_dim=4, name="test_autoen
     reference_params={
         "hand count: Conv2D 3x3x3x4 + 4 = 112; Dense 4x5 + 5 = 25; 112 + 25": 137,
     },
-    default_input_shape=(16, 16, 3),
     test_kwargs={"input_shape": (8, 8, 3), "num_classes": 3},
     tags=("mobile",),
 )

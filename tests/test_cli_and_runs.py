@@ -36,6 +36,10 @@ def test_list_shows_registered_models(capsys):
         (("info", "resnet9000"), "Unknown model name"),
         (("evaluate", "/nonexistent/run"), "no trained model"),
         (("export", "lenet5_modern", "--dataset", "kmnist"), "train it first"),
+        (("export", "/no/such/path"), "no run folder or .keras file at /no/such/path"),
+        (("export", "./no_such_run"), "no run folder or .keras file at"),
+        (("train", "lenet5", "--dataset", "/some/folder"), "/some/folder"),
+        (("list", "--family", "cnns"), "family must be one of"),
     ],
 )
 def test_user_errors_are_one_line(capsys, argv, needle):
@@ -45,6 +49,32 @@ def test_user_errors_are_one_line(capsys, argv, needle):
     assert len(lines) == 1 and lines[0].startswith("kerasdl: error:") and needle in lines[0]
     assert "Traceback" not in err + out
 
+
+def test_a_bug_keeps_its_traceback(tmp_path):
+    """A TypeError planted inside a builder is a bug, not a user mistake: the CLI must not
+    shrink it to one line."""
+    script = (
+        "import sys, kerasdl\n"
+        "from kerasdl.cli import main\n"
+        "@kerasdl.register_model('tmp_buggy', family='test', task='image_classification')\n"
+        "def tmp_buggy(input_shape=(8, 8, 1), num_classes=2, name='tmp_buggy'):\n"
+        "    return len(5)  # planted bug: TypeError\n"
+        "sys.exit(main(['info', 'tmp_buggy']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr and "TypeError: object of type 'int' has no len()" in proc.stderr
+    assert "kerasdl: error" not in proc.stderr
+
+
+def test_user_error_names_the_cli_flag(capsys, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"")
+    code, _, err = run_cli(capsys, "train", "lenet5", "--dataset", "digits", "--output", str(run))
+    assert code == 2
+    assert "pass overwrite=True to replace it (option --overwrite)" in err
 
 def test_missing_data_offline_is_one_clear_line(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "empty"))
@@ -102,6 +132,66 @@ def test_train_evaluate_export_fashion_mnist_by_name(capsys, tmp_path):
     code, _, err = run_cli(capsys, "export", str(run), "--max-test-examples", "128")
     assert code == 2 and "already exists" in err
 
+    # A user evaluating on a dataset with other classes is stopped, not given a number.
+    code, _, err = run_cli(capsys, "evaluate", str(run), "--dataset", "mnist",
+                           "--max-examples", "64")
+    assert code == 2 and "classes" in err and "T-shirt/top" in err
+
+
+@needs_tfds
+def test_exported_tflite_takes_raw_pixels_as_its_card_says(capsys, tmp_path):
+    """The card states the input in machine-readable form; raw TFDS pixels prepared only
+    from that spec (pad to the card's shape, float32) give the card's Keras accuracy."""
+    import numpy as np
+    import tensorflow_datasets as tfds
+
+    from kerasdl.export import TFLiteRunner
+
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "lenet5", "--dataset", "mnist", "--epochs", "1",
+                           "--max-examples", "1024", "--output", str(run))
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "export", str(run), "--formats", "float32",
+                           "--max-test-examples", "256")
+    assert code == 0, err
+    card = json.loads((run / "export" / "model_card.json").read_text())
+    spec = card["input"]
+    assert spec["pixel_range"] == [0.0, 255.0] and spec["dtype"] == "float32"
+    scaling = spec["scaling_inside_model"]
+    assert scaling["formula"] == "y = x * scale + offset"
+    np.testing.assert_allclose(scaling["offset"], [-0.1])
+    np.testing.assert_allclose(scaling["scale"], [1.275 / 255])
+    assert card["output"]["kind"] == "logits" and card["output"]["class_names"][:2] == ["0", "1"]
+
+    ds = tfds.load("mnist", split="test[:256]", as_supervised=True,
+                   data_dir=os.environ["TFDS_DATA_DIR"])
+    images, labels = map(np.stack, zip(*tfds.as_numpy(ds)))
+    height, width, _ = spec["shape"]
+    pad_h, pad_w = (height - images.shape[1]) // 2, (width - images.shape[2]) // 2
+    x = np.pad(images, ((0, 0), (pad_h, pad_h), (pad_w, pad_w), (0, 0))).astype(spec["dtype"])
+    runner = TFLiteRunner(run / "export" / "lenet5_float32.tflite")
+    accuracy = float((runner.predict(x).argmax(-1) == labels).mean())
+    assert accuracy == pytest.approx(card["verification"]["keras_accuracy"], abs=1e-9)
+    assert accuracy > 0.5  # a trained model, not chance
+
+
+def test_runs_saved_before_input_scaling_still_load(tmp_path, capsys):
+    """A run folder from before input scaling moved into the model (its run.json names a
+    normalization; its model takes scaled pixels) loads as a raw-pixel model."""
+    import numpy as np
+
+    import kerasdl
+    from kerasdl.train import load_run
+
+    old = kerasdl.create_model("lenet5", num_classes=4, input_scaling=None)
+    old.save(tmp_path / "model.keras")
+    (tmp_path / "run.json").write_text(json.dumps({"model": "lenet5", "normalization": "lenet"}))
+    model, _ = load_run(tmp_path)
+    assert "predates input scaling" in capsys.readouterr().out
+    raw = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 1)).astype("float32")
+    np.testing.assert_allclose(
+        model.predict(raw, verbose=0), old.predict(raw * (1.275 / 255) - 0.1, verbose=0),
+        atol=1e-5)
 
 @needs_tfds
 def test_interrupted_run_resumes_where_it_stopped(tmp_path):

@@ -7,26 +7,28 @@ import numpy as np
 import pytest
 
 from kerasdl.data import DataNotFoundError, load_image_classification, network_available
+from kerasdl.errors import KerasdlError, NotFoundError
 from kerasdl.data.images import _plan_splits
 from tests.markers import needs_tfds
 
 
 @needs_tfds
-def test_mnist_is_padded_to_32_with_paper_scaling():
-    data = load_image_classification(
-        "mnist", image_size=(32, 32), normalization="lenet", max_examples=64, batch_size=32
-    )
+def test_mnist_is_padded_to_32_as_raw_pixels():
+    data = load_image_classification("mnist", image_size=(32, 32), max_examples=64, batch_size=32)
     images, labels = next(iter(data.test))
     images = images.numpy()
-    assert images.shape == (32, 32, 32, 1)
-    # Padding adds exactly two background rows/columns on every side.
+    assert images.shape == (32, 32, 32, 1) and images.dtype == np.float32
+    # Padding adds exactly two black rows/columns on every side.
     border = np.concatenate([images[:, :2].ravel(), images[:, -2:].ravel(),
                              images[:, :, :2].ravel(), images[:, :, -2:].ravel()])
-    np.testing.assert_allclose(border, -0.1, atol=1e-6)
-    assert images.min() >= -0.1 - 1e-6 and images.max() <= 1.175 + 1e-6
-    assert images.max() > 1.0  # real ink is present
+    assert (border == 0).all()
+    # Raw pixel values: the model scales them itself.
+    assert images.min() == 0 and images.max() == 255
+    np.testing.assert_array_equal(images, np.round(images))
     assert data.num_classes == 10 and labels.dtype.name == "int64"
     assert "mnist" in data.source
+    assert data.describe() == ("28x28x1 uint8 images padded with black around the centre "
+                               "from 28x28 to 32x32; pixel values 0-255 as float32")
 
 
 @needs_tfds
@@ -69,18 +71,27 @@ def test_augment_hook_touches_only_training_batches():
     train_images, _ = next(iter(data.train))
     test_images, _ = next(iter(data.test))
     assert float(train_images.numpy().min()) >= 100.0
-    assert float(test_images.numpy().max()) <= 1.0
+    assert float(test_images.numpy().min()) == 0.0
 
 
 @needs_tfds
 def test_non_image_dataset_is_rejected():
-    with pytest.raises(ValueError, match="not an image-classification dataset"):
+    with pytest.raises(KerasdlError, match="not an image-classification dataset"):
         load_image_classification("tiny_shakespeare")
 
 
 def test_unknown_dataset_suggests_close_names():
-    with pytest.raises(ValueError, match="mnist"):
+    with pytest.raises(KerasdlError, match="mnist"):
         load_image_classification("mnistt")
+
+
+@pytest.mark.parametrize("name", ["/some/folder", "./no_such_folder"])
+def test_missing_folder_is_one_clear_error(name):
+    """A path is not handed to TFDS (whose name parser answers with a page of help)."""
+    with pytest.raises(NotFoundError) as err:
+        load_image_classification(name, image_size=(32, 32))
+    assert "some/folder" in str(err.value) or "no_such_folder" in str(err.value)
+    assert len(str(err.value).splitlines()) == 1
 
 
 def test_missing_data_offline_fails_fast_and_says_where(tmp_path, monkeypatch):
@@ -108,13 +119,12 @@ def test_embedded_digits():
     x, y = data.arrays("train")
     assert x.shape == (data.num_examples["train"], 32, 32, 1)
     assert set(np.unique(y)) == set(range(10))
-    assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() > 0.9
+    assert 0.0 <= x.min() and x.max() <= 255.0 and x.max() > 200
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"normalization": "zscore"}, "normalization"),
         ({"batch_size": 0}, "batch_size"),
         ({"image_size": (32,)}, "image_size"),
         ({"channels": 2}, "channels"),
@@ -123,5 +133,5 @@ def test_embedded_digits():
     ],
 )
 def test_bad_arguments_name_the_argument(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(KerasdlError, match=match):
         load_image_classification("digits", **kwargs)

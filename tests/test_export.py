@@ -8,7 +8,7 @@ import pytest
 
 import kerasdl
 from kerasdl.export import FORMATS, TFLiteRunner, convert_to_tflite, export_model
-from kerasdl.export.atomic import atomic_directory
+from kerasdl.atomic import atomic_directory
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,11 @@
 """The model contract: every registered model, at its ``test_kwargs``, builds, gives
 outputs of its documented shape, survives a ``.keras`` round trip with ``safe_mode=True``,
-trains for one step with a gradient for every trainable weight, and matches its reference
-parameter counts; ``mobile`` models also export to TFLite and match Keras.
+round-trips the config of every custom layer, trains for one step through ``fit()`` with
+every trainable weight updated and finite, and matches its reference parameter counts;
+``mobile`` models also export to TFLite and match Keras.
+
+Nothing here is specific to TensorFlow: ``scripts/test.sh`` runs this module again under
+``KERAS_BACKEND=jax`` (the TFLite check, TensorFlow-only, is skipped there).
 
 A model gets all of this by registering (see ``kerasdl.registry``); nothing here names a
 model. The test-only models in ``tests/contract_models.py`` (registered by ``conftest.py``
@@ -17,7 +21,6 @@ import os
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kerasdl
 from kerasdl.registry import resolve_template
@@ -31,6 +34,7 @@ TFLITE_ATOL = 1e-4  # times the output scale, max(1, max |output|)
 ALL_MODELS = kerasdl.list_models()
 MOBILE_MODELS = kerasdl.list_models(tags="mobile")
 RUN_HEAVY = os.environ.get("KERASDL_HEAVY") == "1"
+ON_TENSORFLOW = keras.config.backend() == "tensorflow"
 
 
 def _heavy_marked(names):
@@ -167,65 +171,83 @@ def test_keras_save_and_safe_load_round_trip(name, tmp_path):
         )
 
 
-def _classes_loss(outputs, rng):
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    loss = 0.0
-    for out in keras.tree.flatten(outputs):
-        labels = rng.integers(0, out.shape[-1], size=tuple(out.shape[:-1]))
-        loss = loss + loss_fn(labels, out)
-    return loss
-
-
-def _regression_loss(outputs, rng):
-    loss_fn = keras.losses.MeanSquaredError()
-    loss = 0.0
-    for out in keras.tree.flatten(outputs):
-        target = rng.standard_normal(size=tuple(out.shape)).astype("float32")
-        loss = loss + loss_fn(target, out)
-    return loss
+def _targets_and_losses(info, outputs, rng):
+    """Random targets shaped like ``outputs`` (one forward pass) and a loss for each."""
+    targets, losses = [], []
+    for out in outputs:
+        if info.target == "classes":
+            targets.append(rng.integers(0, out.shape[-1], size=out.shape[:-1]))
+            losses.append(keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        else:
+            targets.append(rng.standard_normal(size=out.shape).astype("float32"))
+            losses.append(keras.losses.MeanSquaredError())
+    if len(outputs) == 1:
+        return targets[0], losses[0]
+    return targets, losses
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
-def test_one_training_step(name):
+def test_one_training_step_through_fit(name):
+    """One ``fit()`` step, the way users train: the loss is finite and every trainable
+    weight moves (Adam moves a weight only where its gradient is non-zero) and stays
+    finite."""
     info, kwargs, model = _setup(name)
     x = make_inputs(info, kwargs, model)
     variables = list(model.trainable_variables)
     assert variables, f"{name} has no trainable variables"
+    before = [keras.ops.convert_to_numpy(v).copy() for v in variables]
 
     if info.target == "self":
         model.compile(optimizer=keras.optimizers.Adam(1e-2))
-        before = [keras.ops.convert_to_numpy(v).copy() for v in variables]
         history = model.fit(x, epochs=1, batch_size=BATCH, verbose=0)
-        assert history.history, f"{name}: fit() reported no losses"
-        for key, values in history.history.items():
-            assert np.isfinite(values).all(), f"{name}: {key} = {values} is not finite"
-        unchanged = [
-            v.path
-            for v, b in zip(variables, before)
-            if np.array_equal(keras.ops.convert_to_numpy(v), b)
-        ]
-        assert not unchanged, f"{name}: train_step left these weights unchanged: {unchanged}"
-        return
+    else:
+        outputs = _as_numpy_list(model(x, training=False))
+        y, loss = _targets_and_losses(info, outputs, np.random.default_rng(1))
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss)
+        history = model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0)
 
-    rng = np.random.default_rng(1)
-    with tf.GradientTape() as tape:
-        outputs = model(x, training=True)
-        if info.target == "classes":
-            loss = _classes_loss(outputs, rng)
-        else:
-            loss = _regression_loss(outputs, rng)
-        if model.losses:
-            loss = loss + keras.ops.sum(keras.ops.stack(model.losses))
-    assert np.isfinite(keras.ops.convert_to_numpy(loss)), f"{name}: loss {loss} not finite"
-    gradients = tape.gradient(loss, variables)
-    missing = [v.path for v, g in zip(variables, gradients) if g is None]
-    assert not missing, f"{name}: no gradient reaches {missing}"
-    bad = [
-        v.path
-        for v, g in zip(variables, gradients)
-        if not np.isfinite(keras.ops.convert_to_numpy(g)).all()
-    ]
-    assert not bad, f"{name}: non-finite gradient for {bad}"
+    assert history.history.get("loss"), f"{name}: fit() reported no loss"
+    for key, values in history.history.items():
+        assert np.isfinite(values).all(), f"{name}: {key} = {values} is not finite"
+    after = [keras.ops.convert_to_numpy(v) for v in variables]
+    unchanged = [v.path for v, b, a in zip(variables, before, after) if np.array_equal(a, b)]
+    assert not unchanged, f"{name}: no gradient reached these weights: {unchanged}"
+    bad = [v.path for v, a in zip(variables, after) if not np.isfinite(a).all()]
+    assert not bad, f"{name}: non-finite weights after one step: {bad}"
+
+
+def _own_layers(model):
+    """Every layer of ``model`` (nested models included) whose class kerasdl or its
+    tests define, i.e. every custom layer."""
+    found = []
+    for layer in model.layers if hasattr(model, "layers") else []:
+        if type(layer).__module__.split(".")[0] in ("kerasdl", "tests"):
+            found.append(layer)
+        if isinstance(layer, keras.Model):
+            found += _own_layers(layer)
+    return found
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_custom_layers_round_trip_their_config(name):
+    """``from_config(get_config())`` rebuilds each custom layer with the same config, and
+    with the same weights it computes the same outputs."""
+    info, kwargs, model = _setup(name)
+    for layer in _own_layers(model):
+        config = layer.get_config()
+        clone = type(layer).from_config(config)
+        assert clone.get_config() == config, f"{name}/{layer.name}: config changed"
+        if isinstance(layer, keras.Model):
+            continue
+        shape = (BATCH,) + tuple(SEQ_LEN if d is None else int(d) for d in layer.input.shape[1:])
+        sample = np.random.default_rng(0).uniform(-1, 1, size=shape).astype("float32")
+        clone.build(shape)
+        clone.set_weights(layer.get_weights())
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(clone(sample)),
+            keras.ops.convert_to_numpy(layer(sample)),
+            rtol=0, atol=1e-6, err_msg=f"{name}/{layer.name}: clone computes differently",
+        )
 
 
 @pytest.mark.parametrize("name", _heavy_marked(ALL_MODELS))
@@ -247,6 +269,7 @@ def test_reference_parameter_counts(name):
     )
 
 
+@pytest.mark.skipif(not ON_TENSORFLOW, reason="TFLite export needs the TensorFlow backend")
 @pytest.mark.parametrize("name", MOBILE_MODELS)
 def test_tflite_float32_matches_keras(name, tmp_path):
     from kerasdl.export.runtime import TFLiteRunner
@@ -260,9 +283,19 @@ def test_tflite_float32_matches_keras(name, tmp_path):
     path = tmp_path / f"{name}.tflite"
     convert_to_tflite(model, path, variant="float32")
     assert path.is_file() and path.stat().st_size > 0, f"{name}: no .tflite written"
-    got = np.asarray(TFLiteRunner(path).predict(x))
+    got = np.asarray(TFLiteRunner(path, input_names=[t.name for t in model.inputs]).predict(x))
     assert got.shape == expected.shape, f"{name}: TFLite shape {got.shape} != {expected.shape}"
     scale = max(1.0, float(np.abs(expected).max()))
     np.testing.assert_allclose(
         got, expected, rtol=0, atol=TFLITE_ATOL * scale, err_msg=f"{name}: TFLite vs Keras"
     )
+
+
+def test_runs_on_the_requested_backend():
+    """The JAX run of this module must really be on JAX (KERAS_BACKEND is read once, at
+    the first ``import keras``)."""
+    wanted = os.environ.get("KERAS_BACKEND")
+    if wanted:
+        assert keras.config.backend() == wanted
+    else:
+        assert keras.config.backend() == "tensorflow"

@@ -7,16 +7,44 @@ import numpy as np
 import pytest
 
 from kerasdl.callbacks import WarmupCosine
-from kerasdl.train import DEFAULT_RECIPE, Recipe, get_recipe
+from kerasdl.errors import KerasdlError
+from kerasdl.train import DEFAULT_RECIPE, Recipe, get_recipe, recipes, register_recipe
 
 
 def test_lenet5_recipe_and_default():
     recipe = get_recipe("lenet5")
-    assert recipe.normalization == "lenet" and recipe.augmentation == "shift"
+    assert recipe.augmentation == "shift" and recipe.epochs == 14
+    assert "paper scaling" in recipe.notes
     assert get_recipe("LeNet5") == recipe
     assert get_recipe("test_token_classifier") is DEFAULT_RECIPE
     with pytest.raises(ValueError, match="lenet5"):
         get_recipe("lenet")
+
+
+def test_recipe_for_an_unknown_model_is_an_error():
+    """A typo must not silently fall back to the default recipe."""
+    with pytest.raises(KerasdlError, match="Unknown model name 'lenet_5'"):
+        register_recipe("lenet_5", Recipe(epochs=3))
+
+
+def test_registered_recipe_replaces_the_models_own(monkeypatch):
+    monkeypatch.setattr(recipes, "_OVERRIDES", {})
+    mine = Recipe(epochs=2, notes="mine")
+    register_recipe("LENET5", mine)
+    assert get_recipe("lenet5") is mine
+    assert get_recipe("lenet5_modern") is not mine
+
+
+def test_optimizer_fields_mean_what_they_say():
+    adamw = Recipe(optimizer="adamw", weight_decay=0.0, schedule="constant").make_optimizer(10)
+    assert isinstance(adamw, keras.optimizers.AdamW) and adamw.weight_decay == 0.0
+    adamw = Recipe(optimizer="adamw", weight_decay=5e-4).make_optimizer(10)
+    assert adamw.weight_decay == pytest.approx(5e-4)
+    sgd = Recipe(optimizer="sgd", momentum=0.8, nesterov=False).make_optimizer(10)
+    assert isinstance(sgd, keras.optimizers.SGD)
+    assert sgd.momentum == pytest.approx(0.8) and sgd.nesterov is False
+    sgd = Recipe(optimizer="sgd", momentum=0.0).make_optimizer(10)
+    assert sgd.momentum == 0.0
 
 
 def test_replace_ignores_none_and_validates():
@@ -30,11 +58,11 @@ def test_replace_ignores_none_and_validates():
 @pytest.mark.parametrize(
     "field, value",
     [("optimizer", "adagrad"), ("schedule", "step"), ("batch_size", 0),
-     ("learning_rate", 0.0), ("augmentation", "mixup"), ("normalization", "zscore"),
-     ("ema_momentum", 1.0)],
+     ("learning_rate", 0.0), ("augmentation", "mixup"), ("weight_decay", -1e-4),
+     ("momentum", 1.5), ("ema_momentum", 1.0), ("validation_fraction", 1.0)],
 )
 def test_bad_recipe_fields_name_the_field(field, value):
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises(KerasdlError, match=field):
         Recipe(**{field: value})
 
 

@@ -9,7 +9,9 @@ import pytest
 
 import kerasdl
 from kerasdl import registry
-from kerasdl.registry import InputDecl, resolve_template
+from kerasdl.errors import InvalidArgumentError, KerasdlError
+from kerasdl.models.cnn.lenet import LeNet5Config, build_lenet5
+from kerasdl.registry import InputDecl, Variant, resolve_template
 from tests.contract_models import TEST_MODELS
 
 SEED_CNNS = {"lenet5", "lenet5_modern", "basic_cnn", "simple_cnn"}
@@ -92,7 +94,10 @@ def test_list_models_family():
     assert SEED_CNNS <= cnn
     assert not cnn & set(TEST_MODELS)
     assert set(kerasdl.list_models(family="test")) == set(TEST_MODELS)
-    assert kerasdl.list_models(family="no_such_family") == []
+    with pytest.raises(KerasdlError, match="family must be one of .*'cnn'"):
+        kerasdl.list_models(family="no_such_family")
+    with pytest.raises(KerasdlError, match="task must be one of"):
+        kerasdl.list_models(task="cooking")
 
 
 def test_list_models_task():
@@ -195,10 +200,64 @@ def test_duplicate_name_same_qualname_other_module_raises(isolated_registry):
     assert kerasdl.model_info("lenet5") is original
 
 
-def test_reregistering_the_same_function_is_allowed(isolated_registry):
-    builder = isolated_registry["lenet5"].builder
-    kerasdl.register_model("lenet5", family="cnn", task="image_classification")(builder)
-    assert kerasdl.model_info("lenet5").builder is builder
+def test_reregistering_the_same_row_is_allowed_but_not_another(isolated_registry):
+    info = isolated_registry["lenet5"]
+    kerasdl.register_family(info.builder, [Variant("lenet5", info.config)],
+                            family="cnn", task="image_classification")
+    assert kerasdl.model_info("lenet5").builder is info.builder
+    with pytest.raises(KerasdlError, match="already registered"):
+        kerasdl.register_family(info.builder, [Variant("lenet5", LeNet5Config(activation="tanh"))],
+                                family="cnn", task="image_classification")
+
+
+# ------------------------------------------------------------------- variants as data
+
+
+def test_lenet_variants_are_rows_of_one_family_builder():
+    classic, modern = kerasdl.model_info("lenet5"), kerasdl.model_info("lenet5_modern")
+    assert classic.builder is modern.builder is build_lenet5
+    assert classic.config == LeNet5Config("scaled_tanh", "trainable", True)
+    assert modern.config == LeNet5Config("relu", "max", False)
+    assert classic.defaults["input_scaling"] == "lenet"
+    assert kerasdl.model_info("basic_cnn").builder is kerasdl.model_info("simple_cnn").builder
+
+
+def test_adding_a_variant_is_one_row(isolated_registry):
+    kerasdl.register_family(
+        build_lenet5,
+        [Variant("lenet5_tanh_avg", LeNet5Config(activation="tanh", subsampling="avg"),
+                 reference_params={"C3 partial (1,516) with plain pooling: 60,850 - 12 - 32": 60_806})],
+        family="cnn", task="image_classification",
+    )
+    model = kerasdl.create_model("lenet5_tanh_avg")
+    assert model.name == "lenet5_tanh_avg"
+    assert model.count_params() == 60_806
+    assert model.get_layer("c1_act").get_config()["activation"] == "tanh"
+    assert kerasdl.model_info("lenet5_tanh_avg").default_kwargs()["subsampling"] == "avg"
+
+
+def test_settings_are_overridable_like_any_argument():
+    model = kerasdl.create_model("lenet5", activation="relu", connection_table=False)
+    assert model.count_params() == 61_750  # 60,850 - 1,516 (Table I C3) + 2,416 (full C3)
+    assert isinstance(model.get_layer("c3"), keras.layers.Conv2D)
+    defaults = kerasdl.model_info("lenet5").default_kwargs()
+    assert defaults["activation"] == "scaled_tanh" and defaults["name"] == "lenet5"
+    with pytest.raises(KerasdlError, match="activation must be one of"):
+        kerasdl.create_model("lenet5", activation="swishy")
+    with pytest.raises(InvalidArgumentError) as err:
+        kerasdl.create_model("lenet5", activaton="relu")
+    assert "activation" in str(err.value) and isinstance(err.value, TypeError)
+
+
+def test_list_models_sorts_naturally(isolated_registry):
+    for n in ("tmp_net101", "tmp_net18", "tmp_net34", "tmp_net2"):
+        kerasdl.register_model(n, family="test", task="test")(lambda num_classes=2: None)
+    assert kerasdl.list_models("tmp_net*") == ["tmp_net2", "tmp_net18", "tmp_net34", "tmp_net101"]
+
+
+def test_is_model():
+    assert kerasdl.is_model("lenet5") and kerasdl.is_model("LeNet5_Modern")
+    assert not kerasdl.is_model("lenet") and not kerasdl.is_model(5)
 
 
 @pytest.mark.parametrize(

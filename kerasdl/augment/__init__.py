@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import keras
 
+from kerasdl.errors import KerasdlError
+
 PRESETS = ("none", "shift", "affine")
 
 
@@ -17,10 +19,10 @@ def make_augmentation(preset, image_shape, fill_value=0.0, seed=0):
     * ``"shift"``: random translation by up to 2 pixels each way (for 28-32 px digits).
     * ``"affine"``: the same shift plus rotation up to about 8 degrees and zoom up to 8%,
       the kind of small distortions LeCun et al. (1998) added to reach 0.8% on MNIST.
-    Empty space is filled with ``fill_value`` (the normalised background).
+    Empty space is filled with ``fill_value`` (0: black, for raw pixels).
     """
     if preset not in PRESETS:
-        raise ValueError(f"augmentation preset must be one of {PRESETS}, got {preset!r}")
+        raise KerasdlError(f"augmentation preset must be one of {PRESETS}, got {preset!r}")
     if preset == "none":
         return None
     height, width = image_shape[0], image_shape[1]

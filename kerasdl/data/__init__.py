@@ -1,12 +1,13 @@
-"""Datasets: TFDS image classification as ``tf.data`` pipelines, plus the embedded digits."""
+"""Datasets: TFDS image classification, image folders and the embedded digits as
+``tf.data`` pipelines of raw pixel values."""
 
-from kerasdl.data.images import NORMALIZATIONS, ImageData, load_image_classification
-from kerasdl.data.sources import DataNotFoundError, network_available, resolve_data_dir
+from kerasdl.data.images import ImageData, load_image_classification
+from kerasdl.data.sources import network_available, resolve_data_dir
+from kerasdl.errors import DataNotFoundError
 
 __all__ = [
     "DataNotFoundError",
     "ImageData",
-    "NORMALIZATIONS",
     "load_image_classification",
     "network_available",
     "resolve_data_dir",

@@ -1,4 +1,9 @@
-"""Image-classification datasets as batched, prefetched ``tf.data`` pipelines."""
+"""Image-classification datasets as batched, prefetched ``tf.data`` pipelines.
+
+Images come out as raw pixel values (float32 in [0, 255]), padded or resized to the
+model's size: every kerasdl image model scales its own input
+(:class:`kerasdl.layers.InputScaling`), so the data pipeline does not normalise.
+"""
 
 from __future__ import annotations
 
@@ -11,28 +16,34 @@ import numpy as np
 from kerasdl.data import digits
 from kerasdl.data.sources import (
     PROBE_HOST,
-    DataNotFoundError,
     network_available,
     offline_forced,
     resolve_data_dir,
     tfds_builder,
 )
+from kerasdl.errors import (
+    DataNotFoundError,
+    InvalidArgumentError,
+    KerasdlError,
+    check_choice,
+    check_fraction,
+    check_positive_int,
+)
 
-__all__ = ["ImageData", "NORMALIZATIONS", "load_image_classification"]
+__all__ = ["ImageData", "load_image_classification"]
 
-# (value of a black pixel, value of a white pixel). "lenet" is the paper's scaling:
-# background -0.1, ink 1.175, which the paper chose to make the mean roughly 0 and the
-# variance roughly 1 (measured on MNIST as padded here: mean 0.03, std 0.35).
-NORMALIZATIONS = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0), "lenet": (-0.1, 1.175)}
+# Share of a folder dataset without a test/ subfolder that is held out for testing.
+FOLDER_TEST_FRACTION = 0.1
 
 
 @dataclass
 class ImageData:
     """What :func:`load_image_classification` returns.
 
-    ``train``, ``validation`` and ``test`` yield ``(images float32 [b, h, w, c],
-    labels int64 [b])``; ``validation`` is None when ``validation_fraction=0`` and the
-    dataset has no validation split. ``preprocess`` maps raw uint8 images to model input.
+    ``train``, ``validation`` and ``test`` yield ``(images float32 [b, h, w, c] with
+    pixel values in [0, 255], labels int64 [b])``; ``validation`` is None when
+    ``validation_fraction=0`` and the dataset has no validation split. ``preprocess`` maps
+    the dataset's uint8 images to the model's size and channels.
     """
 
     name: str
@@ -43,7 +54,7 @@ class ImageData:
     num_classes: int
     class_names: list
     image_shape: tuple
-    normalization: str
+    source_shape: tuple
     num_examples: dict = field(default_factory=dict)
     embedded: bool = False
     preprocess: Callable = None
@@ -53,7 +64,7 @@ class ImageData:
         """``(images, labels)`` of a split as preprocessed numpy arrays, in dataset order
         (or drawn from a 10,000-example shuffle buffer when ``shuffle_seed`` is given)."""
         if split not in self._raw:
-            raise ValueError(f"split must be one of {sorted(self._raw)}, got {split!r}")
+            check_choice(split, sorted(self._raw), "split")
         ds = self._raw[split]
         if shuffle_seed is not None:
             ds = ds.shuffle(10_000, seed=shuffle_seed)
@@ -64,14 +75,27 @@ class ImageData:
             images.append(x.numpy())
             labels.append(y.numpy())
         if not images:
-            raise ValueError(f"split {split!r} of {self.name} is empty")
+            raise KerasdlError(f"split {split!r} of {self.name} is empty", argument="split")
         return np.concatenate(images), np.concatenate(labels)
 
+    def describe(self):
+        """How the dataset's images become model input, in words."""
+        (sh, sw, sc), (h, w, c) = self.source_shape, self.image_shape
+        steps = []
+        if sc != c:
+            steps.append(f"converted to {'grey' if c == 1 else 'RGB'}")
+        if (sh, sw) != (h, w):
+            if sh <= h and sw <= w:
+                steps.append(f"padded with black around the centre from {sh}x{sw} to {h}x{w}")
+            else:
+                steps.append(f"resized (bilinear) from {sh}x{sw} to {h}x{w}")
+        how = "; ".join(steps) if steps else "used as they are"
+        return f"{sh}x{sw}x{sc} uint8 images {how}; pixel values 0-255 as float32"
 
-def _preprocessor(image_shape, normalization):
+
+def _preprocessor(image_shape):
     import tensorflow as tf
 
-    low, high = NORMALIZATIONS[normalization]
     height, width, channels = image_shape
 
     def preprocess(images):
@@ -93,7 +117,6 @@ def _preprocessor(image_shape, normalization):
                 x = tf.image.resize_with_crop_or_pad(x, height, width)
             else:
                 x = tf.image.resize(x, (height, width), method="bilinear")
-        x = low + x * ((high - low) / 255.0)
         return x[0] if squeeze else x
 
     return preprocess
@@ -135,15 +158,17 @@ def _tfds_splits(name, data_dir, download, validation_fraction, max_examples):
         and isinstance(features[keys[1]], tfds.features.ClassLabel)
     )
     if not ok:
-        raise ValueError(
+        raise KerasdlError(
             f"Dataset {name!r} is not an image-classification dataset: it needs an image "
-            f"feature and a class label as its supervised keys (it has {keys})."
+            f"feature and a class label as its supervised keys (it has {keys}).",
+            argument="dataset",
         )
     image_shape = tuple(features[keys[0]].shape)
     if None in image_shape:
-        raise ValueError(
+        raise KerasdlError(
             f"Dataset {name!r} has images of varying size {image_shape}; kerasdl's image "
-            "pipeline needs a fixed image shape."
+            "pipeline needs a fixed image shape.",
+            argument="dataset",
         )
     splits = {s: info.num_examples for s, info in builder.info.splits.items()}
     plan = _plan_splits(splits, validation_fraction)
@@ -167,7 +192,8 @@ def _plan_splits(splits, validation_fraction):
     """``{train|validation|test: (tfds split, start, stop)}`` from the dataset's splits,
     carving validation (and test if missing) off the end of the training split."""
     if "train" not in splits:
-        raise ValueError(f"the dataset has no 'train' split (it has {sorted(splits)})")
+        raise KerasdlError(f"the dataset has no 'train' split (it has {sorted(splits)})",
+                           argument="dataset")
     n = splits["train"]
     plan = {}
     end = n
@@ -214,7 +240,6 @@ def load_image_classification(
     image_size=None,
     channels=None,
     batch_size=128,
-    normalization="unit",
     validation_fraction=0.1,
     augment=None,
     data_dir=None,
@@ -223,21 +248,23 @@ def load_image_classification(
     shuffle_buffer=60_000,
     seed=0,
 ):
-    """Load a TFDS image-classification dataset (or the embedded ``"digits"``).
+    """Load a TFDS image-classification dataset, a folder of images, or the embedded
+    ``"digits"``, as raw pixel values (float32 in [0, 255]).
 
     Args:
-        name: TFDS name such as ``"mnist"``, ``"fashion_mnist:3.0.1"``, ``"cifar10"``, or
-            ``"digits"`` for the embedded scikit-learn digits.
+        name: TFDS name such as ``"mnist"``, ``"fashion_mnist:3.0.1"``, ``"cifar10"``;
+            ``"digits"`` for the embedded scikit-learn digits; or the path of a folder
+            with one subfolder of images per class (or with ``train/`` and ``test/``
+            subfolders laid out so), read with ``keras.utils.image_dataset_from_directory``.
         image_size: ``(height, width)`` the model expects. Smaller images are padded
             with black around the centre (MNIST 28x28 -> 32x32); larger ones are resized.
-            None keeps the dataset's size.
+            None keeps the dataset's size (required for a folder: its images vary).
         channels: 1 or 3 to convert grey <-> RGB; None keeps the dataset's channels.
         batch_size: examples per batch.
-        normalization: one of ``NORMALIZATIONS`` (pixel range after scaling).
         validation_fraction: share of the training split held out for validation when
             the dataset has no validation split of its own (0 for none).
         augment: optional callable ``(images, labels) -> (images, labels)`` applied to
-            each *training* batch after normalisation (the augmentation hook).
+            each *training* batch (the augmentation hook).
         data_dir: TFDS data directory; default ``TFDS_DATA_DIR``, else TFDS's default.
         download: False forbids downloading; None downloads when the dataset is not
             prepared and the network answers.
@@ -247,33 +274,39 @@ def load_image_classification(
     """
     import tensorflow as tf
 
+    from kerasdl.data.folders import folder_splits, looks_like_path
+
     if not isinstance(name, str) or not name:
-        raise TypeError(f"name must be a dataset name string, got {name!r}")
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(
-            f"normalization must be one of {sorted(NORMALIZATIONS)}, got {normalization!r}"
-        )
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not 0.0 <= float(validation_fraction) < 1.0:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
-    if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be None, 1 or 3, got {channels!r}")
-    if image_size is not None:
-        if (
-            not isinstance(image_size, (tuple, list))
-            or len(image_size) != 2
-            or not all(isinstance(d, int) and d > 0 for d in image_size)
-        ):
-            raise ValueError(f"image_size must be (height, width) positive ints, got {image_size!r}")
-    if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 1):
-        raise ValueError(f"max_examples must be a positive integer, got {max_examples!r}")
+        raise KerasdlError(f"dataset must be a dataset name or folder path, got {name!r}",
+                           argument="dataset")
+    check_positive_int(batch_size, "batch_size")
+    check_fraction(validation_fraction, "validation_fraction")
+    check_positive_int(max_examples, "max_examples", allow_none=True)
+    if channels is not None:
+        check_choice(channels, (1, 3), "channels")
+    if image_size is not None and (
+        not isinstance(image_size, (tuple, list))
+        or len(image_size) != 2
+        or not all(isinstance(d, int) and d > 0 for d in image_size)
+    ):
+        raise KerasdlError(f"image_size must be (height, width) positive ints, got {image_size!r}",
+                           argument="image_size")
     if augment is not None and not callable(augment):
-        raise TypeError(f"augment must be a callable (images, labels) -> (images, labels)")
+        raise InvalidArgumentError(
+            "augment must be a callable (images, labels) -> (images, labels)", argument="augment")
 
     embedded = name.lower() == digits.NAME
     if embedded:
         raw, counts, meta = _digits_splits(max_examples)
+    elif looks_like_path(name):
+        if image_size is None:
+            raise KerasdlError("image_size is required for a folder of images",
+                               argument="image_size")
+        raw, counts, meta = folder_splits(
+            name, image_size=tuple(image_size), channels=channels or 3,
+            validation_fraction=validation_fraction, test_fraction=FOLDER_TEST_FRACTION,
+            max_examples=max_examples, seed=seed,
+        )
     else:
         raw, counts, meta = _tfds_splits(
             name, data_dir, download, validation_fraction, max_examples
@@ -281,9 +314,10 @@ def load_image_classification(
     src_h, src_w, src_c = meta["image_shape"]
     height, width = image_size or (src_h, src_w)
     if src_c not in (1, 3):
-        raise ValueError(f"Dataset {name!r} has {src_c}-channel images; kerasdl handles 1 or 3")
+        raise KerasdlError(f"Dataset {name!r} has {src_c}-channel images; kerasdl handles 1 or 3",
+                           argument="dataset")
     target_shape = (height, width, channels or src_c)
-    preprocess = _preprocessor(target_shape, normalization)
+    preprocess = _preprocessor(target_shape)
 
     autotune = tf.data.AUTOTUNE
 
@@ -307,7 +341,7 @@ def load_image_classification(
         num_classes=meta["num_classes"],
         class_names=meta["class_names"],
         image_shape=target_shape,
-        normalization=normalization,
+        source_shape=tuple(meta["image_shape"]),
         num_examples=counts,
         embedded=embedded,
         preprocess=preprocess,

@@ -14,8 +14,7 @@ PROBE_HOST = ("storage.googleapis.com", 443)
 PROBE_TIMEOUT_S = 3.0
 
 
-class DataNotFoundError(FileNotFoundError):
-    """A dataset is not prepared locally and cannot be downloaded."""
+from kerasdl.errors import DataNotFoundError, KerasdlError
 
 
 def resolve_data_dir(data_dir=None) -> tuple[str, str]:
@@ -56,8 +55,15 @@ def tfds_builder(name: str, data_dir: str):
 
     try:
         return tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
+    except (tfds.core.registered.DatasetNotFoundError, ValueError) as err:
+        # TFDS answers a malformed name with a many-line parsing guide; one line is enough.
         known = tfds.list_builders()
         close = difflib.get_close_matches(name.split(":")[0].lower(), known, n=5, cutoff=0.5)
         hint = f" Closest TFDS names: {', '.join(close)}." if close else ""
-        raise ValueError(f"Unknown dataset {name!r}.{hint}") from None
+        kind = "Unknown dataset" if isinstance(err, tfds.core.registered.DatasetNotFoundError) \
+            else "Not a TFDS dataset name"
+        raise KerasdlError(
+            f"{kind} {name!r}.{hint} Give a TFDS name (e.g. mnist, cifar10) or the path of "
+            "a folder with one subfolder of images per class.",
+            argument="dataset",
+        ) from None

@@ -10,7 +10,8 @@ import platform
 
 import numpy as np
 
-from kerasdl.export.atomic import atomic_directory, check_writable_target
+from kerasdl.atomic import atomic_directory, check_writable_target
+from kerasdl.errors import KerasdlError, check_choice
 from kerasdl.export.runtime import TFLiteRunner
 from kerasdl.export.tflite import VARIANT_NOTES, VARIANTS, convert_to_tflite
 
@@ -21,16 +22,6 @@ def _dir_size(path):
     return sum(
         os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files
     )
-
-
-def _compare(reference, outputs, labels):
-    ref_top1 = reference.argmax(-1)
-    top1 = outputs.argmax(-1)
-    return {
-        "accuracy": float((top1 == labels).mean()),
-        "top1_agreement": float((top1 == ref_top1).mean()),
-        "max_abs_logit_diff": float(np.abs(outputs - reference).max()),
-    }
 
 
 def _saved_model_predict(path, x, batch_size=512):
@@ -75,6 +66,8 @@ def export_model(
     formats=FORMATS,
     overwrite=False,
     model_name=None,
+    task=None,
+    record=None,
     dataset=None,
     extra=None,
     latency_runs=200,
@@ -84,7 +77,8 @@ def export_model(
     """Export ``model`` into ``output_dir`` and return the model card as a dict.
 
     Args:
-        model: a trained single-input classifier returning logits (or probabilities).
+        model: a trained model; for image classification one image input (raw pixels,
+            scaled inside the model) and logits out.
         output_dir: folder to create; it must not exist unless ``overwrite=True``.
             Everything is built in a staging folder and renamed into place at the end.
         test_images, test_labels: preprocessed real test inputs and their labels; every
@@ -92,33 +86,44 @@ def export_model(
         representative_images: preprocessed *training* inputs for int8 calibration.
         formats: any of ``FORMATS``.
         model_name: registry name, for the card (default ``model.name``).
+        task: the :class:`kerasdl.tasks.Task` that says how outputs are compared and what
+            the card reports about input and output (default: image classification).
+        record: the training run's record (class names, data preparation), if any.
         dataset: dict describing the data for the card (name, source, preprocessing).
         extra: dict merged into the card (e.g. the training run's recipe and history).
         latency_runs: batch-1 invocations timed per TFLite artifact.
         int8_per_channel: False quantises int8 weights with one scale per tensor.
     """
+    from kerasdl.tasks import get_task
+
+    task = task or get_task("image_classification")
+    record = dict(record or {})
     formats = tuple(formats)
-    bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        raise ValueError(f"formats must be a non-empty subset of {FORMATS}, got {formats}")
+    if not formats:
+        raise KerasdlError(f"formats must be a non-empty subset of {FORMATS}", argument="formats")
+    for fmt in formats:
+        check_choice(fmt, FORMATS, "formats")
     if "int8" in formats and representative_images is None:
-        raise ValueError("the int8 format needs representative_images from the training split")
+        raise KerasdlError("the int8 format needs representative_images from the training split",
+                           argument="representative_images")
     test_images = np.asarray(test_images, dtype="float32")
     test_labels = np.asarray(test_labels)
     expected = tuple(model.input_shape[1:])
     if tuple(test_images.shape[1:]) != expected:
-        raise ValueError(
+        raise KerasdlError(
             f"test_images have shape {tuple(test_images.shape[1:])} per example; the model "
-            f"expects {expected}"
+            f"expects {expected}",
+            argument="test_images",
         )
     if len(test_images) != len(test_labels) or len(test_images) == 0:
-        raise ValueError("test_images and test_labels must be non-empty and of equal length")
+        raise KerasdlError("test_images and test_labels must be non-empty and of equal length",
+                           argument="test_labels")
     check_writable_target(output_dir, overwrite)
     name = model_name or model.name
     say = print if verbose else (lambda *a, **k: None)
 
     reference = model.predict(test_images, batch_size=512, verbose=0)
-    keras_metrics = _compare(reference, reference, test_labels)
+    keras_metrics = task.compare(reference, reference, test_labels)
     artifacts = []
     with atomic_directory(output_dir, overwrite=overwrite) as staging:
         for fmt in formats:
@@ -134,7 +139,8 @@ def export_model(
                 path = os.path.join(staging, rel)
                 say(f"  converting TFLite {fmt} -> {rel}", flush=True)
                 convert_to_tflite(model, path, fmt, representative_images, int8_per_channel)
-                runner = TFLiteRunner(path)
+                # A .tflite file does not record the model's input order; pass it on.
+                runner = TFLiteRunner(path, input_names=[t.name for t in model.inputs])
                 outputs = runner.predict(test_images)
                 entry = {
                     "format": f"tflite_{fmt}",
@@ -146,7 +152,7 @@ def export_model(
                     "input_dtype": str(runner.input_dtype),
                     "latency_ms_batch1": round(runner.latency_ms(test_images[0], latency_runs), 4),
                 }
-            entry.update(_compare(reference, outputs, test_labels))
+            entry.update(task.compare(reference, outputs, test_labels))
             entry["accuracy_drop_points"] = round(
                 100.0 * (keras_metrics["accuracy"] - entry["accuracy"]), 4
             )
@@ -158,15 +164,18 @@ def export_model(
             for a in artifacts:
                 if a["format"].startswith("tflite_"):
                     a["size_vs_float32"] = round(a["size_bytes"] / float_size, 4)
+        io = task.describe_io(model, record)
         card = {
             "model": {
                 "name": name,
                 "keras_name": model.name,
+                "task": task.name,
                 "parameters": int(model.count_params()),
                 "input_shape": list(expected),
                 "output_shape": list(model.output_shape[1:]),
-                "output": "logits",
             },
+            "input": io["input"],
+            "output": io["output"],
             "dataset": dict(dataset or {}),
             "verification": {
                 "test_examples": int(len(test_labels)),
@@ -188,10 +197,10 @@ def export_model(
 
 
 def _add_registry_info(card, name):
-    from kerasdl.registry import _REGISTRY
+    from kerasdl.registry import is_model, model_info
 
-    info = _REGISTRY.get(name)
-    if info is not None:
+    if is_model(name):
+        info = model_info(name)
         card["model"].update(
             {"family": info.family, "task": info.task, "paper": info.paper,
              "description": info.description}
@@ -200,6 +209,40 @@ def _add_registry_info(card, name):
 
 def _fmt_size(n):
     return f"{n / 1024:.1f} KiB" if n < 1024**2 else f"{n / 1024**2:.2f} MiB"
+
+
+def _render_io(card):
+    """The card's input and output specs in words (the JSON card holds them as data)."""
+    i, o = card.get("input") or {}, card.get("output") or {}
+    lines = ["## Input and output", ""]
+    if i:
+        lines.append(f"- Input `{i.get('name', 'input')}`: {i.get('dtype', 'float32')} "
+                     f"{tuple(i.get('shape', ()))} per example ({i.get('layout', '')}, "
+                     f"{i.get('color', '')})")
+        scaling = i.get("scaling_inside_model")
+        if scaling:
+            lines.append(
+                f"- Feed raw pixel values in [{scaling['input_range'][0]:g}, "
+                f"{scaling['input_range'][1]:g}]: the model scales them itself, "
+                f"{scaling['formula']} with scale {_short(scaling['scale'])} and offset "
+                f"{_short(scaling['offset'])}"
+            )
+        else:
+            lines.append("- The model has no input scaling layer: feed inputs as it was trained on")
+        if i.get("preparation"):
+            lines.append(f"- Preparing images: {i['preparation']}")
+    if o:
+        lines.append(f"- Output: {o.get('kind', '')} {tuple(o.get('shape', ()))}; "
+                     f"{o.get('decode', '')}")
+        if o.get("class_names"):
+            names = list(o["class_names"])
+            shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+            lines.append(f"- Classes ({len(names)}): {shown}")
+    return lines + [""]
+
+
+def _short(values):
+    return ", ".join(f"{v:.6g}" for v in values)
 
 
 def render_model_card(card) -> str:
@@ -211,14 +254,9 @@ def render_model_card(card) -> str:
     lines += ["## Architecture", ""]
     if m.get("paper"):
         lines.append(f"- Paper: {m['paper']}")
-    lines += [
-        f"- Parameters: {m['parameters']:,}",
-        f"- Input: float32 {tuple(m['input_shape'])} per example; output: {m['output']} "
-        f"{tuple(m['output_shape'])}",
-        "",
-        "## Data",
-        "",
-    ]
+    lines += [f"- Parameters: {m['parameters']:,}", ""]
+    lines += _render_io(card)
+    lines += ["## Data", ""]
     for key in ("name", "source", "preprocessing"):
         if d.get(key):
             lines.append(f"- {key.capitalize()}: {d[key]}")
@@ -262,7 +300,7 @@ def render_model_card(card) -> str:
         "```python",
         "from kerasdl.export import TFLiteRunner",
         f"runner = TFLiteRunner(\"{m['name']}_float32.tflite\")",
-        "logits = runner.predict(images)  # float32 batch, preprocessed as above",
+        "outputs = runner.predict(inputs)  # prepared as in 'Input' above",
         "```",
         "",
         "## Versions",

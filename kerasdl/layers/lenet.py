@@ -7,6 +7,8 @@ import numpy as np
 import keras
 from keras import ops
 
+from kerasdl.errors import KerasdlError
+
 
 @keras.saving.register_keras_serializable(package="kerasdl")
 class ScaledTanh(keras.layers.Layer):
@@ -40,7 +42,7 @@ class TrainableSubsampling(keras.layers.Layer):
     def __init__(self, pool_size=2, **kwargs):
         super().__init__(**kwargs)
         if int(pool_size) < 1:
-            raise ValueError(f"pool_size must be a positive integer, got {pool_size!r}")
+            raise KerasdlError(f"pool_size must be a positive integer, got {pool_size!r}")
         self.pool_size = int(pool_size)
 
     def build(self, input_shape):
@@ -97,16 +99,16 @@ class ConnectionTableConv2D(keras.layers.Layer):
         self.kernel_size = int(kernel_size)
         self.table = tuple(tuple(int(i) for i in row) for row in table)
         if len(self.table) != self.filters:
-            raise ValueError(
+            raise KerasdlError(
                 f"table must have one row per filter ({self.filters}), got {len(self.table)}"
             )
         if any(len(row) == 0 for row in self.table):
-            raise ValueError("every row of table must list at least one input map")
+            raise KerasdlError("every row of table must list at least one input map")
 
     def build(self, input_shape):
         in_channels = int(input_shape[-1])
         if max(max(row) for row in self.table) >= in_channels or min(min(r) for r in self.table) < 0:
-            raise ValueError(
+            raise KerasdlError(
                 f"table refers to input maps outside 0..{in_channels - 1} "
                 f"(the layer's input has {in_channels} channels)"
             )

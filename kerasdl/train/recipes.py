@@ -1,10 +1,18 @@
-"""Training recipes: the optimiser, schedule, epochs, batch size, augmentation and input
-normalisation that the CLI and the notebooks use for each model."""
+"""Training recipes: the optimiser, schedule, epochs, batch size and augmentation that the
+CLI and the notebooks use for each model.
+
+A recipe sits next to its model's registration (the ``recipe`` of a
+:class:`kerasdl.registry.Variant` row or of ``register_model``); :func:`register_recipe`
+replaces it for a registered model. Input scaling is not a recipe field: it belongs to
+the model (``input_scaling``), so saved and exported models carry it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+
+from kerasdl.errors import KerasdlError, check_choice, check_fraction, check_positive_int
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
@@ -16,8 +24,9 @@ class Recipe:
 
     ``learning_rate`` is the peak rate; ``schedule="cosine"`` warms up linearly for
     ``warmup_epochs`` and then decays it to zero along a half cosine by the last step.
-    ``ema_momentum`` > 0 keeps an exponential moving average of the weights (Polyak
-    averaging) and ends training with the averaged weights.
+    ``weight_decay`` is AdamW's decoupled decay (0.0 means none). ``momentum`` and
+    ``nesterov`` apply to SGD. ``ema_momentum`` > 0 keeps an exponential moving average of
+    the weights (Polyak averaging) and ends training with the averaged weights.
     """
 
     optimizer: str = "adam"
@@ -27,34 +36,33 @@ class Recipe:
     epochs: int = 10
     batch_size: int = 128
     weight_decay: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = True
     ema_momentum: float = 0.0
     augmentation: str = "none"
-    normalization: str = "unit"
     validation_fraction: float = 0.1
     notes: str = ""
 
     def __post_init__(self):
         from kerasdl.augment import PRESETS
-        from kerasdl.data import NORMALIZATIONS
 
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if not (isinstance(self.epochs, int) and self.epochs >= 1):
-            raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
-        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        if not 0.0 <= self.ema_momentum < 1.0:
-            raise ValueError(f"ema_momentum must be in [0, 1), got {self.ema_momentum!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
-        if self.augmentation not in PRESETS:
-            raise ValueError(f"augmentation must be one of {PRESETS}, got {self.augmentation!r}")
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"normalization must be one of {sorted(NORMALIZATIONS)}, got {self.normalization!r}"
-            )
+        check_choice(self.optimizer, OPTIMIZERS, "optimizer")
+        check_choice(self.schedule, SCHEDULES, "schedule")
+        check_positive_int(self.epochs, "epochs")
+        check_positive_int(self.batch_size, "batch_size")
+        check_fraction(self.ema_momentum, "ema_momentum")
+        check_fraction(self.momentum, "momentum")
+        check_fraction(self.validation_fraction, "validation_fraction")
+        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
+            raise KerasdlError(f"learning_rate must be positive, got {self.learning_rate!r}",
+                               argument="learning_rate")
+        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
+            raise KerasdlError(f"weight_decay must be >= 0, got {self.weight_decay!r}",
+                               argument="weight_decay")
+        if not (isinstance(self.warmup_epochs, (int, float)) and self.warmup_epochs >= 0):
+            raise KerasdlError(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}",
+                               argument="warmup_epochs")
+        check_choice(self.augmentation, PRESETS, "augmentation")
 
     def replace(self, **changes) -> "Recipe":
         """A copy with some fields changed (None values are ignored)."""
@@ -63,59 +71,46 @@ class Recipe:
     def to_dict(self):
         return dataclasses.asdict(self)
 
+    def make_optimizer(self, steps_per_epoch):
+        """The Keras optimizer this recipe describes, for ``steps_per_epoch`` steps."""
+        import keras
+
+        from kerasdl.callbacks import WarmupCosine
+
+        total = self.epochs * steps_per_epoch
+        if self.schedule == "cosine":
+            warmup = min(int(self.warmup_epochs * steps_per_epoch), total - 1)
+            lr = WarmupCosine(self.learning_rate, total, warmup)
+        else:
+            lr = self.learning_rate
+        ema = {"use_ema": True, "ema_momentum": self.ema_momentum} if self.ema_momentum else {}
+        if self.optimizer == "adam":
+            return keras.optimizers.Adam(lr, **ema)
+        if self.optimizer == "adamw":
+            return keras.optimizers.AdamW(lr, weight_decay=self.weight_decay, **ema)
+        return keras.optimizers.SGD(lr, momentum=self.momentum, nesterov=self.nesterov, **ema)
+
 
 DEFAULT_RECIPE = Recipe(notes="generic default: Adam, warm-up + cosine, 10 epochs")
 
-_RECIPES: dict[str, Recipe] = {}
+_OVERRIDES: dict[str, Recipe] = {}
 
 
 def register_recipe(model_name: str, recipe: Recipe) -> Recipe:
-    _RECIPES[model_name] = recipe
+    """Use ``recipe`` for the registered model ``model_name`` (an unknown name is an
+    error, so a typo cannot silently fall back to the default recipe)."""
+    from kerasdl.registry import model_info
+
+    if not isinstance(recipe, Recipe):
+        raise KerasdlError(f"recipe must be a Recipe, got {type(recipe).__name__}",
+                           argument="recipe")
+    _OVERRIDES[model_info(model_name).name] = recipe
     return recipe
 
 
 def get_recipe(model_name: str) -> Recipe:
-    """The model's own recipe, else :data:`DEFAULT_RECIPE`."""
+    """The model's recipe (registered override, else its own, else :data:`DEFAULT_RECIPE`)."""
     from kerasdl.registry import model_info
 
     info = model_info(model_name)
-    return _RECIPES.get(info.name, DEFAULT_RECIPE)
-
-
-# LeNet-5 (quickstart). LeCun et al. trained 20 passes with a hand-tuned decreasing step
-# size and reached 0.95% test error, 0.8% with distorted training images. The recipe keeps
-# the paper's input scaling and small distortions but uses Adam with warm-up and cosine
-# decay, which gets there in a few minutes on two CPU cores.
-register_recipe(
-    "lenet5",
-    Recipe(
-        optimizer="adam",
-        learning_rate=3e-3,
-        schedule="cosine",
-        warmup_epochs=1.0,
-        epochs=14,
-        batch_size=128,
-        augmentation="shift",
-        normalization="lenet",
-        validation_fraction=0.1,
-        notes="paper scaling (-0.1/1.175) and +-2 px shifts; Adam 3e-3 peak, cosine to 0",
-    ),
-)
-register_recipe(
-    "lenet5_modern",
-    Recipe(
-        optimizer="adam",
-        learning_rate=3e-3,
-        schedule="cosine",
-        epochs=14,
-        batch_size=128,
-        augmentation="shift",
-        normalization="unit",
-        notes="+-2 px shifts; Adam 3e-3 peak, cosine to 0",
-    ),
-)
-for _name in ("basic_cnn", "simple_cnn"):
-    register_recipe(
-        _name,
-        Recipe(epochs=5, learning_rate=1e-3, notes="the seeds train these for a few epochs with Adam"),
-    )
+    return _OVERRIDES.get(info.name) or info.recipe or DEFAULT_RECIPE

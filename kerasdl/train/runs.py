@@ -12,6 +12,7 @@ A run folder holds::
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -20,6 +21,8 @@ import shutil
 import sys
 import time
 
+from kerasdl.atomic import check_writable_target, save_model, write_json
+from kerasdl.errors import KerasdlError, NotFoundError
 from kerasdl.registry import model_info
 
 RUN_FILE = "run.json"
@@ -28,27 +31,21 @@ DEFAULT_ROOT = "saved_models"
 
 
 def default_run_dir(model_name, dataset, root=DEFAULT_ROOT):
-    slug = re.sub(r"[^a-z0-9]+", "_", dataset.split(":")[0].lower()).strip("_")
+    name = os.path.basename(os.path.normpath(os.path.expanduser(dataset)))
+    slug = re.sub(r"[^a-z0-9]+", "_", name.split(":")[0].lower()).strip("_")
     return os.path.join(root, f"{model_name}_{slug}")
 
 
-def _optimizer(recipe, steps_per_epoch):
-    import keras
-
-    from kerasdl.callbacks import WarmupCosine
-
-    total = recipe.epochs * steps_per_epoch
-    if recipe.schedule == "cosine":
-        warmup = min(int(recipe.warmup_epochs * steps_per_epoch), total - 1)
-        lr = WarmupCosine(recipe.learning_rate, total, warmup)
-    else:
-        lr = recipe.learning_rate
-    ema = {"use_ema": True, "ema_momentum": recipe.ema_momentum} if recipe.ema_momentum else {}
-    if recipe.optimizer == "adam":
-        return keras.optimizers.Adam(lr, **ema)
-    if recipe.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay or 1e-4, **ema)
-    return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, **ema)
+def resolve_dataset(info, dataset):
+    """``dataset``, else the model's registered default dataset."""
+    if dataset:
+        return dataset
+    if info.default_dataset:
+        return info.default_dataset
+    raise KerasdlError(
+        f"{info.name!r} has no default dataset; pass dataset=... (a TFDS name or a folder)",
+        argument="dataset",
+    )
 
 
 def default_jit_compile():
@@ -64,40 +61,9 @@ def default_jit_compile():
     return "auto"
 
 
-def describe_preprocessing(data):
-    h, w, c = data.image_shape
-    from kerasdl.data import NORMALIZATIONS
-
-    low, high = NORMALIZATIONS[data.normalization]
-    return (
-        f"uint8 pixels scaled linearly to [{low}, {high}] ({data.normalization}); "
-        f"images padded with black around the centre (or resized if larger) to {h}x{w}x{c}"
-    )
-
-
-def save_model_atomically(model, path, overwrite=False):
-    """``model.save`` into a temporary ``.keras`` file, then rename it onto ``path``."""
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
-    tmp = os.path.join(os.path.dirname(path), f".partial-{os.getpid()}-{os.path.basename(path)}")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _write_json(path, obj):
-    tmp = path + ".partial"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
-
-
 def train(
     model_name,
-    dataset="mnist",
+    dataset=None,
     *,
     output_dir=None,
     epochs=None,
@@ -112,36 +78,30 @@ def train(
     callbacks=(),
     jit_compile=None,
 ):
-    """Train ``model_name`` on ``dataset`` with its recipe; return the run record (dict).
+    """Train ``model_name`` on ``dataset`` (default: the model's registered dataset) with
+    its recipe; return the run record (dict).
 
-    The same call resumes an interrupted run (``keras.callbacks.BackupAndRestore`` in
-    ``output_dir/backup``). A finished run is not retrained unless ``overwrite=True``.
-    ``callbacks`` are added after kerasdl's own (checkpointing and the CSV log).
+    The registered task (:mod:`kerasdl.tasks`) decides the data loader, loss, metrics and
+    what the record keeps. The same call resumes an interrupted run
+    (``keras.callbacks.BackupAndRestore`` in ``output_dir/backup``). A finished run is not
+    retrained unless ``overwrite=True``. ``callbacks`` are added after kerasdl's own
+    (checkpointing and the CSV log).
     """
     import keras
 
-    from kerasdl.augment import make_augmentation
-    from kerasdl.data import NORMALIZATIONS, load_image_classification
-    from kerasdl.registry import create_model
+    from kerasdl.tasks import get_task
     from kerasdl.train.recipes import get_recipe
 
     info = model_info(model_name)
-    if info.task != "image_classification":
-        raise ValueError(
-            f"kerasdl train handles image_classification models; {info.name!r} is a "
-            f"{info.task} model"
-        )
+    task = get_task(info.task)
+    dataset = resolve_dataset(info, dataset)
     recipe = (recipe or get_recipe(info.name)).replace(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate
     )
     run_dir = os.path.abspath(output_dir or default_run_dir(info.name, dataset))
     model_path = os.path.join(run_dir, MODEL_FILE)
     backup_dir = os.path.join(run_dir, "backup")
-    if os.path.exists(model_path) and not overwrite:
-        raise FileExistsError(
-            f"{model_path} already exists (a finished run); pass --overwrite to retrain, "
-            "or choose another --output"
-        )
+    check_writable_target(model_path, overwrite, what="a finished run; or choose another output_dir")
     log_path = os.path.join(run_dir, "training_log.csv")
     if overwrite and os.path.exists(model_path):
         # A new run replaces a finished one: its checkpoint and epoch log must not leak in.
@@ -152,28 +112,23 @@ def train(
         verbose = 1 if sys.stdout.isatty() else 2
 
     keras.utils.set_random_seed(seed)
-    height, width = info.default_input_shape[:2]
-    augment = make_augmentation(
-        recipe.augmentation, (height, width), NORMALIZATIONS[recipe.normalization][0], seed
-    )
-    data = load_image_classification(
+    input_shape = info.default_input_shape
+    data = task.load_data(
         dataset,
-        image_size=(height, width),
+        input_shape=input_shape,
         batch_size=recipe.batch_size,
-        normalization=recipe.normalization,
         validation_fraction=recipe.validation_fraction,
-        augment=augment,
+        augment=task.make_augment(recipe.augmentation, input_shape, seed),
         data_dir=data_dir,
         max_examples=max_examples,
         seed=seed,
     )
-    model = create_model(info.name, input_shape=data.image_shape, num_classes=data.num_classes)
+    model = task.build_model(info, data)
     steps = math.ceil(data.num_examples["train"] / recipe.batch_size)
     model.compile(
-        optimizer=_optimizer(recipe, steps),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
+        optimizer=recipe.make_optimizer(steps),
         jit_compile=default_jit_compile() if jit_compile is None else jit_compile,
+        **task.compile_kwargs(),
     )
     os.makedirs(run_dir, exist_ok=True)
     resuming = os.path.isdir(backup_dir)
@@ -200,43 +155,33 @@ def train(
         shuffle=False,  # the tf.data pipeline shuffles
     )
     train_seconds = time.perf_counter() - start
-    test_loss, test_accuracy = model.evaluate(data.test, verbose=0)
-    save_model_atomically(model, model_path, overwrite=True)
+    metrics = task.evaluate(model, data)
+    save_model(model, model_path, overwrite=True)
     record = {
         "model": info.name,
+        "task": info.task,
         "dataset": dataset,
         "data_source": data.source,
         "embedded_data": data.embedded,
-        "image_shape": list(data.image_shape),
-        "num_classes": data.num_classes,
-        "class_names": data.class_names,
-        "normalization": data.normalization,
-        "preprocessing": describe_preprocessing(data),
+        **task.record(data),
         "num_examples": data.num_examples,
         "recipe": recipe.to_dict(),
         "epochs_run_this_session": len(history.history.get("loss", [])),
         "resumed": resuming,
         "train_seconds_this_session": round(train_seconds, 1),
-        "test_accuracy": float(test_accuracy),
-        "test_error_percent": round(100.0 * (1.0 - float(test_accuracy)), 3),
-        "test_loss": float(test_loss),
+        **{k: v for k, v in metrics.items() if k != "test_examples"},
         "parameters": int(model.count_params()),
         "seed": seed,
     }
-    _write_json(os.path.join(run_dir, "history.json"), _history(run_dir, history.history))
-    _write_json(os.path.join(run_dir, RUN_FILE), record)
-    print(
-        f"Test accuracy {100 * test_accuracy:.2f}% (error {record['test_error_percent']:.2f}%), "
-        f"training took {train_seconds:.0f} s. Saved {model_path}",
-        flush=True,
-    )
+    write_json(os.path.join(run_dir, "history.json"), _history(run_dir, history.history))
+    write_json(os.path.join(run_dir, RUN_FILE), record)
+    print(f"{task.summary({'dataset': dataset, **metrics})}; training took "
+          f"{train_seconds:.0f} s. Saved {model_path}", flush=True)
     return record
 
 
 def _history(run_dir, history):
     """Per-epoch metrics from the CSV log (complete across resumed sessions), else fit's."""
-    import csv
-
     path = os.path.join(run_dir, "training_log.csv")
     if os.path.exists(path):
         with open(path) as f:
@@ -252,6 +197,13 @@ def run_dir_of(path):
     return os.path.dirname(path) if path.endswith(".keras") else path
 
 
+def is_finished_run(path):
+    """True when ``path`` is a run folder (or its ``.keras`` file) holding a trained model."""
+    path = os.path.abspath(os.fspath(path))
+    model_path = path if path.endswith(".keras") else os.path.join(path, MODEL_FILE)
+    return os.path.isfile(model_path)
+
+
 def load_run(path):
     """``(model, run_record)`` from a run folder or a ``.keras`` file inside one."""
     import keras
@@ -260,11 +212,12 @@ def load_run(path):
     run_dir = run_dir_of(path)
     model_path = path if path.endswith(".keras") else os.path.join(run_dir, MODEL_FILE)
     if not os.path.isfile(model_path):
-        raise FileNotFoundError(
-            f"no trained model at {model_path}; train one first with `kerasdl train`"
+        raise NotFoundError(
+            f"no trained model at {model_path}; train one first with `kerasdl train`",
+            argument="path",
         )
-    record_path = os.path.join(run_dir, RUN_FILE)
     record = {}
+    record_path = os.path.join(run_dir, RUN_FILE)
     if os.path.isfile(record_path):
         with open(record_path) as f:
             record = json.load(f)
@@ -274,33 +227,61 @@ def load_run(path):
     import kerasdl.models  # noqa: F401
 
     model = keras.saving.load_model(model_path, safe_mode=True)
-    return model, record
+    return _upgrade_legacy(model, record, model_path), record
+
+
+# Before kerasdl 0.2 the data pipeline scaled pixels and run.json named the scaling.
+_LEGACY_RANGES = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0), "lenet": (-0.1, 1.175)}
+
+
+def _upgrade_legacy(model, record, model_path):
+    """A run saved before input scaling moved into the model takes scaled pixels: put its
+    scaling layer in front, so that it takes raw pixels like every kerasdl model now."""
+    import keras
+
+    from kerasdl.layers.preprocessing import InputScaling, input_scaling_of
+
+    legacy = record.get("normalization")
+    if legacy is None or input_scaling_of(model) is not None:
+        return model
+    if legacy not in _LEGACY_RANGES:
+        raise KerasdlError(
+            f"{model_path} is from an older kerasdl with an unknown input normalization "
+            f"{legacy!r}; retrain it with overwrite=True",
+            argument="path",
+        )
+    print(f"Note: {model_path} predates input scaling inside the model; adding its "
+          f"{legacy!r} scaling in front of it (retrain to store it in the file).")
+    inputs = keras.Input(shape=model.input_shape[1:], name="image")
+    x = InputScaling.from_range(*_LEGACY_RANGES[legacy], name="input_scaling")(inputs)
+    return keras.Model(inputs, model(x), name=model.name)
+
+
+def load_run_data(model, record, dataset=None, *, data_dir=None, max_examples=None,
+                  batch_size=256):
+    """``(task, data)`` for a trained run: its task's data for ``dataset`` (default: the
+    run's own), fitted to the model's input and checked against what it was trained on."""
+    from kerasdl.tasks import get_task
+
+    dataset = dataset or record.get("dataset")
+    if not dataset:
+        raise KerasdlError("no dataset given and the run has no run.json naming one; "
+                           "pass dataset=...", argument="dataset")
+    task_name = record.get("task") or (
+        model_info(record["model"]).task if record.get("model") else "image_classification")
+    task = get_task(task_name)
+    data = task.load_data(dataset, input_shape=model.input_shape[1:], batch_size=batch_size,
+                          data_dir=data_dir, max_examples=max_examples)
+    task.check_compatible(record, data)
+    return task, data
 
 
 def evaluate(path, dataset=None, *, data_dir=None, max_examples=None, batch_size=256):
-    """Test accuracy and loss of a trained run on ``dataset`` (default: the run's own)."""
-    from kerasdl.data import load_image_classification
-
+    """Test metrics of a trained run on ``dataset`` (default: the run's own). A dataset
+    whose classes differ from the run's is refused."""
     model, record = load_run(path)
-    dataset = dataset or record.get("dataset")
-    if not dataset:
-        raise ValueError("no dataset given and the run has no run.json naming one; pass --dataset")
-    data = load_image_classification(
-        dataset,
-        image_size=tuple(model.input_shape[1:3]),
-        channels=model.input_shape[-1],
-        normalization=record.get("normalization", "unit"),
-        batch_size=batch_size,
-        data_dir=data_dir,
-        max_examples=max_examples,
-    )
-    if data.num_classes != model.output_shape[-1]:
-        raise ValueError(
-            f"dataset {dataset!r} has {data.num_classes} classes but the model outputs "
-            f"{model.output_shape[-1]}"
-        )
-    x, y = data.arrays("test")
-    logits = model.predict(x, batch_size=batch_size, verbose=0)
-    accuracy = float((logits.argmax(-1) == y).mean())
-    return {"dataset": dataset, "source": data.source, "test_examples": int(len(y)),
-            "test_accuracy": accuracy, "test_error_percent": round(100 * (1 - accuracy), 3)}
+    task, data = load_run_data(model, record, dataset, data_dir=data_dir,
+                               max_examples=max_examples, batch_size=batch_size)
+    result = task.evaluate(model, data, batch_size=batch_size)
+    return {"dataset": dataset or record["dataset"], "source": data.source, **result,
+            "summary": task.summary({"dataset": dataset or record["dataset"], **result})}

@@ -19,22 +19,27 @@ Where kerasdl differs from the paper, and why:
   Glorot uniform, like every kerasdl classifier head.
 * Input. MNIST's 28x28 digits are padded by two pixels on each side to 32x32 by
   ``kerasdl.data`` (the model itself expects 32x32, as in the paper, and accepts larger
-  inputs). The paper normalised pixels so that the background is -0.1 and ink 1.175;
-  ``kerasdl.data``'s ``normalization="lenet"`` does that.
+  inputs). The model takes raw pixel values in [0, 255]; its first layer scales them as
+  the paper did, background -0.1 and ink 1.175 (``input_scaling="lenet"``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import keras
 
-from kerasdl.heads import check_input_shape, check_num_classes, check_rate, classifier
+from kerasdl.errors import check_choice
+from kerasdl.heads import check_classifier_args, classifier
 from kerasdl.layers.lenet import (
     LENET5_C3_TABLE,
     ConnectionTableConv2D,
     ScaledTanh,
     TrainableSubsampling,
 )
-from kerasdl.registry import register_model
+from kerasdl.layers.preprocessing import apply_input_scaling
+from kerasdl.registry import Variant, register_family
+from kerasdl.train.recipes import Recipe
 
 PAPER = (
     "LeCun, Bottou, Bengio, Haffner, Gradient-Based Learning Applied to Document "
@@ -46,135 +51,131 @@ SUBSAMPLINGS = ("trainable", "max", "avg")
 MIN_INPUT_SIZE = 32
 
 
+@dataclass(frozen=True)
+class LeNet5Config:
+    """The settings that tell LeNet-5 variants apart.
+
+    Attributes:
+        activation: "scaled_tanh" (paper: 1.7159 tanh(2x/3)), "relu" or "tanh".
+        subsampling: "trainable" (paper: sum x coefficient + bias, then the activation),
+            "max" or "avg" (plain pooling, no activation after it).
+        connection_table: the paper's partial C3 connections (Table I) instead of
+            connecting every S2 map to every C3 map.
+    """
+
+    activation: str = "scaled_tanh"
+    subsampling: str = "trainable"
+    connection_table: bool = True
+
+    def __post_init__(self):
+        check_choice(self.activation, ACTIVATIONS, "activation")
+        check_choice(self.subsampling, SUBSAMPLINGS, "subsampling")
+        check_choice(self.connection_table, (True, False), "connection_table")
+
+
 def _activation(x, activation, name):
     if activation == "scaled_tanh":
         return ScaledTanh(name=name)(x)
     return keras.layers.Activation(activation, name=name)(x)
 
 
-def _subsample(x, kind, name):
+def _subsample(x, kind, activation, name):
     if kind == "trainable":
-        return TrainableSubsampling(pool_size=2, name=name)(x)
+        x = TrainableSubsampling(pool_size=2, name=name)(x)
+        return _activation(x, activation, f"{name}_act")
     if kind == "max":
         return keras.layers.MaxPooling2D(2, name=name)(x)
     return keras.layers.AveragePooling2D(2, name=name)(x)
 
 
 def build_lenet5(
+    config=LeNet5Config(),
     input_shape=(32, 32, 1),
     num_classes=10,
     include_top=True,
     classifier_activation=None,
     dropout_rate=0.0,
-    activation="scaled_tanh",
-    subsampling="trainable",
-    connection_table=True,
+    input_scaling="lenet",
     name="lenet5",
 ):
-    """Generic LeNet-5 builder; :func:`lenet5` and :func:`lenet5_modern` are its two
-    registered settings.
+    """LeNet-5 from its settings row; ``lenet5`` and ``lenet5_modern`` are registered rows.
 
     Args:
-        input_shape: (height, width, channels); height and width at least 32.
+        config: a :class:`LeNet5Config`.
+        input_shape: (height, width, channels) of raw pixels; height and width >= 32.
         num_classes: number of output logits.
         include_top: if False, the model ends at F6's 84 activations (a feature extractor).
         classifier_activation: None for logits (the kerasdl default) or e.g. "softmax".
         dropout_rate: dropout before the output layer (not in the paper; default 0).
-        activation: "scaled_tanh" (paper: 1.7159 tanh(2x/3)), "relu" or "tanh".
-        subsampling: "trainable" (paper: sum x coefficient + bias, then the activation),
-            "max" or "avg" (plain pooling, no activation after it).
-        connection_table: use the paper's partial C3 connections (Table I) instead of
-            connecting every S2 map to every C3 map.
+        input_scaling: how the first layer scales raw pixels (see
+            :func:`kerasdl.layers.preprocessing.make_input_scaling`); None for none.
+        name: the Keras model name.
     """
-    input_shape = check_input_shape(input_shape, min_size=MIN_INPUT_SIZE)
-    check_num_classes(num_classes, include_top)
-    check_rate(dropout_rate)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    if subsampling not in SUBSAMPLINGS:
-        raise ValueError(f"subsampling must be one of {SUBSAMPLINGS}, got {subsampling!r}")
-
-    inputs = keras.Input(shape=input_shape, name="image")
+    input_shape = check_classifier_args(input_shape, num_classes, include_top, dropout_rate,
+                                        min_size=MIN_INPUT_SIZE)
+    act = config.activation
     init = "lecun_uniform"
-    x = keras.layers.Conv2D(6, 5, kernel_initializer=init, name="c1")(inputs)
-    x = _activation(x, activation, "c1_act")
-    x = _subsample(x, subsampling, "s2")
-    if subsampling == "trainable":
-        x = _activation(x, activation, "s2_act")
-    if connection_table:
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = apply_input_scaling(inputs, input_scaling)
+    x = keras.layers.Conv2D(6, 5, kernel_initializer=init, name="c1")(x)
+    x = _activation(x, act, "c1_act")
+    x = _subsample(x, config.subsampling, act, "s2")
+    if config.connection_table:
         x = ConnectionTableConv2D(16, 5, table=LENET5_C3_TABLE, name="c3")(x)
     else:
         x = keras.layers.Conv2D(16, 5, kernel_initializer=init, name="c3")(x)
-    x = _activation(x, activation, "c3_act")
-    x = _subsample(x, subsampling, "s4")
-    if subsampling == "trainable":
-        x = _activation(x, activation, "s4_act")
+    x = _activation(x, act, "c3_act")
+    x = _subsample(x, config.subsampling, act, "s4")
     x = keras.layers.Conv2D(120, 5, kernel_initializer=init, name="c5")(x)
-    x = _activation(x, activation, "c5_act")
+    x = _activation(x, act, "c5_act")
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(84, kernel_initializer=init, name="f6")(x)
-    x = _activation(x, activation, "f6_act")
+    x = _activation(x, act, "f6_act")
     if include_top:
         x = classifier(x, num_classes, classifier_activation, dropout_rate, name="output")
     return keras.Model(inputs, x, name=name)
 
 
-@register_model(
-    "lenet5",
-    family="cnn",
-    task="image_classification",
-    paper=PAPER,
-    reference_params={
-        "LeCun et al. 1998, Sec. II-B: 60,000 in C1-F6, plus an 84x10 linear output "
-        "in place of the fixed RBF layer": 60_850,
-    },
-    default_input_shape=(32, 32, 1),
-    test_kwargs={"input_shape": (32, 32, 1), "num_classes": 3},
-    tags=("classic", "mnist"),
-    description="LeNet-5 as published: scaled tanh, trainable subsampling, partial C3",
+# LeCun et al. trained 20 passes with a hand-tuned decreasing step size and reached 0.95%
+# test error, 0.8% with distorted training images. The recipe keeps small distortions but
+# uses Adam with warm-up and cosine decay, which gets there in a few minutes on 2 CPU cores.
+_LENET_RECIPE = Recipe(
+    optimizer="adam", learning_rate=3e-3, schedule="cosine", warmup_epochs=1.0, epochs=14,
+    batch_size=128, augmentation="shift", validation_fraction=0.1,
+    notes="+-2 px shifts; Adam 3e-3 peak, 1-epoch warm-up, cosine to 0",
 )
-def lenet5(
-    input_shape=(32, 32, 1),
-    num_classes=10,
-    include_top=True,
-    classifier_activation=None,
-    dropout_rate=0.0,
-    connection_table=True,
-    name="lenet5",
-):
-    """LeNet-5 as published (scaled tanh, trainable subsampling, Table I's C3)."""
-    return build_lenet5(
-        input_shape, num_classes, include_top, classifier_activation, dropout_rate,
-        activation="scaled_tanh", subsampling="trainable",
-        connection_table=connection_table, name=name,
-    )
 
-
-@register_model(
-    "lenet5_modern",
+register_family(
+    build_lenet5,
     family="cnn",
     task="image_classification",
     paper=PAPER,
-    reference_params={
-        "paper layer sizes with full C3 and an 84x10 output: "
-        "156 + 2,416 + 48,120 + 10,164 + 850": 61_706,
-    },
-    default_input_shape=(32, 32, 1),
     test_kwargs={"input_shape": (32, 32, 1), "num_classes": 3},
+    default_dataset="mnist",
     tags=("mnist",),
-    description="LeNet-5 layer sizes with ReLU, max pooling and full C3",
+    variants=[
+        Variant(
+            "lenet5",
+            LeNet5Config(activation="scaled_tanh", subsampling="trainable", connection_table=True),
+            description="LeNet-5 as published: scaled tanh, trainable subsampling, partial C3",
+            reference_params={
+                "LeCun et al. 1998, Sec. II-B: 60,000 in C1-F6, plus an 84x10 linear output "
+                "in place of the fixed RBF layer": 60_850,
+            },
+            tags=("classic",),
+            defaults={"input_scaling": "lenet"},
+            recipe=_LENET_RECIPE.replace(notes="paper scaling (-0.1/1.175) and " + _LENET_RECIPE.notes),
+        ),
+        Variant(
+            "lenet5_modern",
+            LeNet5Config(activation="relu", subsampling="max", connection_table=False),
+            description="LeNet-5 layer sizes with ReLU, max pooling and full C3",
+            reference_params={
+                "paper layer sizes with full C3 and an 84x10 output: "
+                "156 + 2,416 + 48,120 + 10,164 + 850": 61_706,
+            },
+            defaults={"input_scaling": "unit"},
+            recipe=_LENET_RECIPE,
+        ),
+    ],
 )
-def lenet5_modern(
-    input_shape=(32, 32, 1),
-    num_classes=10,
-    include_top=True,
-    classifier_activation=None,
-    dropout_rate=0.0,
-    name="lenet5_modern",
-):
-    """LeNet-5's layer sizes trained the way a 2020s CNN is: ReLU, max pooling, all
-    S2 maps feeding every C3 map."""
-    return build_lenet5(
-        input_shape, num_classes, include_top, classifier_activation, dropout_rate,
-        activation="relu", subsampling="max", connection_table=False, name=name,
-    )

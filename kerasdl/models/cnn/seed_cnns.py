@@ -1,11 +1,12 @@
-"""Keras versions of the two small CNNs the course notes show before LeNet.
+"""The small CNNs the course notes show before LeNet, as rows of one plain-CNN builder.
 
 * ``basic_cnn``: the Keras Sequential example of the lecture notes: one 3x3 convolution,
   one pooling, one hidden dense layer (693,962 parameters on 28x28x1 input).
 * ``simple_cnn``: the PyTorch ``SimpleCNN`` of the interview notes, rebuilt layer for
-  layer (3,199,106 parameters on 28x28x1 input). PyTorch flattens channels-first while
-  Keras flattens channels-last, so porting its trained weights needs the rows of ``fc1``
-  permuted; the counts and shapes are otherwise identical.
+  layer (3,199,106 parameters on 28x28x1 input); its ``fc2`` is our ``predictions``.
+  PyTorch flattens channels-first while Keras flattens channels-last, so porting its
+  trained weights needs the rows of ``fc1`` permuted; the counts and shapes are
+  otherwise identical.
 
 Both return logits (the Keras original ends in softmax; pass
 ``classifier_activation="softmax"`` to get that back).
@@ -13,78 +14,119 @@ Both return logits (the Keras original ends in softmax; pass
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import keras
 
-from kerasdl.heads import check_input_shape, check_num_classes, check_rate, classifier
-from kerasdl.registry import register_model
+from kerasdl.errors import KerasdlError, check_choice, check_fraction, check_positive_int
+from kerasdl.heads import check_classifier_args, classifier
+from kerasdl.layers.preprocessing import apply_input_scaling
+from kerasdl.registry import Variant, register_family
+from kerasdl.train.recipes import Recipe
 
 
-@register_model(
-    "basic_cnn",
-    family="cnn",
-    task="image_classification",
-    paper="Course lecture notes (seed 001): the minimal Keras CNN for MNIST",
-    reference_params={"Keras model.summary() of the seed's Sequential model": 693_962},
-    default_input_shape=(28, 28, 1),
-    test_kwargs={"input_shape": (12, 12, 1), "num_classes": 3},
-    tags=("mnist", "seed"),
-    description="Conv 32@3x3, max-pool, Dense 128, Dense out",
-)
-def basic_cnn(
+@dataclass(frozen=True)
+class ConvLayer:
+    """One ReLU convolution, followed by 2x2 max pooling."""
+
+    filters: int
+    kernel_size: int
+    padding: str = "valid"
+
+    def __post_init__(self):
+        check_positive_int(self.filters, "filters")
+        check_positive_int(self.kernel_size, "kernel_size")
+        check_choice(self.padding, ("valid", "same"), "padding")
+
+
+@dataclass(frozen=True)
+class PlainCNNConfig:
+    """Convolution + pooling stages, then one hidden dense layer.
+
+    Attributes:
+        conv_layers: the convolutions, in order; each is followed by 2x2 max pooling.
+        hidden_units: units of the hidden ReLU dense layer.
+        hidden_dropout_rate: dropout on the flattened features, before the hidden layer
+            (the PyTorch SimpleCNN's place for it); the standard ``dropout_rate`` is
+            dropout before the classifier, as in every builder.
+    """
+
+    conv_layers: tuple = (ConvLayer(32, 3),)
+    hidden_units: int = 128
+    hidden_dropout_rate: float = 0.0
+
+    def __post_init__(self):
+        if not self.conv_layers or not all(isinstance(c, ConvLayer) for c in self.conv_layers):
+            raise KerasdlError("conv_layers must be a non-empty tuple of ConvLayer",
+                               argument="conv_layers")
+        check_positive_int(self.hidden_units, "hidden_units")
+        check_fraction(self.hidden_dropout_rate, "hidden_dropout_rate")
+
+    def min_input_size(self):
+        size = 1
+        for conv in reversed(self.conv_layers):
+            size = size * 2 + (conv.kernel_size - 1 if conv.padding == "valid" else 0)
+        return size
+
+
+def build_plain_cnn(
+    config=PlainCNNConfig(),
     input_shape=(28, 28, 1),
     num_classes=10,
     include_top=True,
     classifier_activation=None,
     dropout_rate=0.0,
-    name="basic_cnn",
+    input_scaling="unit",
+    name="plain_cnn",
 ):
-    """Conv2D(32, 3x3, ReLU, valid) -> MaxPool 2 -> Flatten -> Dense(128, ReLU) -> logits."""
-    input_shape = check_input_shape(input_shape, min_size=4)
-    check_num_classes(num_classes, include_top)
+    """[Conv(ReLU) -> MaxPool 2] x N -> Flatten -> [Dropout] -> Dense(ReLU) -> logits."""
+    input_shape = check_classifier_args(input_shape, num_classes, include_top, dropout_rate,
+                                        min_size=config.min_input_size())
     inputs = keras.Input(shape=input_shape, name="image")
-    x = keras.layers.Conv2D(32, 3, activation="relu", name="conv1")(inputs)
-    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
+    x = apply_input_scaling(inputs, input_scaling)
+    for i, conv in enumerate(config.conv_layers, start=1):
+        x = keras.layers.Conv2D(conv.filters, conv.kernel_size, padding=conv.padding,
+                                activation="relu", name=f"conv{i}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(128, activation="relu", name="fc1")(x)
+    if config.hidden_dropout_rate:
+        x = keras.layers.Dropout(config.hidden_dropout_rate, name="dropout")(x)
+    x = keras.layers.Dense(config.hidden_units, activation="relu", name="fc1")(x)
     if include_top:
         x = classifier(x, num_classes, classifier_activation, dropout_rate, name="predictions")
     return keras.Model(inputs, x, name=name)
 
 
-@register_model(
-    "simple_cnn",
+_SEED_RECIPE = Recipe(epochs=5, learning_rate=1e-3,
+                      notes="the seeds train these for a few epochs with Adam")
+
+register_family(
+    build_plain_cnn,
     family="cnn",
     task="image_classification",
-    paper="Course interview notes (seed 002): PyTorch SimpleCNN for MNIST",
-    reference_params={"PyTorch SimpleCNN parameter count in the seed": 3_199_106},
-    default_input_shape=(28, 28, 1),
-    test_kwargs={"input_shape": (8, 8, 1), "num_classes": 3},
+    test_kwargs={"input_shape": (12, 12, 1), "num_classes": 3},
     tags=("mnist", "seed"),
-    description="Conv 32@5x5, Conv 64@5x5 (same), 2 pools, Dropout, Dense 1000, out",
+    default_dataset="mnist",
+    variants=[
+        Variant(
+            "basic_cnn",
+            PlainCNNConfig(conv_layers=(ConvLayer(32, 3),), hidden_units=128),
+            paper="Course lecture notes (seed 001): the minimal Keras CNN for MNIST",
+            description="Conv 32@3x3, max-pool, Dense 128, Dense out",
+            reference_params={"Keras model.summary() of the seed's Sequential model": 693_962},
+            recipe=_SEED_RECIPE,
+        ),
+        Variant(
+            "simple_cnn",
+            PlainCNNConfig(
+                conv_layers=(ConvLayer(32, 5, "same"), ConvLayer(64, 5, "same")),
+                hidden_units=1000,
+                hidden_dropout_rate=0.25,
+            ),
+            paper="Course interview notes (seed 002): PyTorch SimpleCNN for MNIST",
+            description="Conv 32@5x5, Conv 64@5x5 (same), 2 pools, Dropout, Dense 1000, out",
+            reference_params={"PyTorch SimpleCNN parameter count in the seed": 3_199_106},
+            recipe=_SEED_RECIPE,
+        ),
+    ],
 )
-def simple_cnn(
-    input_shape=(28, 28, 1),
-    num_classes=10,
-    include_top=True,
-    classifier_activation=None,
-    dropout_rate=0.25,
-    name="simple_cnn",
-):
-    """Conv2D(32, 5x5, pad 2) -> pool -> Conv2D(64, 5x5, pad 2) -> pool -> Flatten ->
-    Dropout(0.25) -> Dense(1000, ReLU) -> logits, as in the PyTorch original."""
-    input_shape = check_input_shape(input_shape, min_size=4)
-    check_num_classes(num_classes, include_top)
-    check_rate(dropout_rate)
-    inputs = keras.Input(shape=input_shape, name="image")
-    x = keras.layers.Conv2D(32, 5, padding="same", activation="relu", name="conv1")(inputs)
-    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
-    x = keras.layers.Conv2D(64, 5, padding="same", activation="relu", name="conv2")(x)
-    x = keras.layers.MaxPooling2D(2, name="pool2")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    # The original applies its dropout to the flattened features, before fc1.
-    if dropout_rate:
-        x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
-    x = keras.layers.Dense(1000, activation="relu", name="fc1")(x)
-    if include_top:
-        x = classifier(x, num_classes, classifier_activation, name="fc2")
-    return keras.Model(inputs, x, name=name)
