@@ -121,17 +121,15 @@ def _resolve_run(target, dataset):
     """A run folder, a .keras file, or a registry name (-> its default run folder)."""
     from kerasdl.data.folders import looks_like_path
     from kerasdl.errors import NotFoundError
-    from kerasdl.registry import is_model, model_info
+    from kerasdl.registry import model_info
     from kerasdl.train import default_run_dir
     from kerasdl.train.runs import resolve_dataset
 
     if os.path.exists(target):
         return target
-    if looks_like_path(target) or not is_model(target):
-        if looks_like_path(target) or target.endswith(".keras"):
-            raise NotFoundError(f"no run folder or .keras file at {os.path.abspath(target)}",
-                                argument="target")
-        model_info(target)  # raises: unknown model name, with the closest names
+    if looks_like_path(target) or target.endswith(".keras"):
+        raise NotFoundError(f"no run folder or .keras file at {os.path.abspath(target)}",
+                            argument="target")
     info = model_info(target)
     dataset = resolve_dataset(info, dataset)
     run_dir = default_run_dir(info.name, dataset)

@@ -359,14 +359,14 @@ def _ensure_models_imported():
     import kerasdl.models  # noqa: F401
 
 
-def _natural_key(name: str):
+def natural_key(name: str):
     """``resnet18`` before ``resnet101``: digit runs compare as numbers."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part)
             for part in re.split(r"(\d+)", name) if part]
 
 
 def _unknown_name_error(name: str) -> KerasdlError:
-    names = sorted(_REGISTRY, key=_natural_key)
+    names = sorted(_REGISTRY, key=natural_key)
     close = difflib.get_close_matches(str(name).lower(), names, n=5, cutoff=0.4)
     if not close:
         close = [n for n in names if str(name).lower() in n][:5]
@@ -423,7 +423,7 @@ def list_models(
     if isinstance(tags, str):
         tags = [tags]
     out = []
-    for name in sorted(_REGISTRY, key=_natural_key):
+    for name in sorted(_REGISTRY, key=natural_key):
         info = _REGISTRY[name]
         if pattern and not fnmatch.fnmatch(name, pattern.lower()):
             continue

@@ -103,8 +103,9 @@ print(f"mode: {'SMOKE (tiny data, 1 epoch: numbers are meaningless)' if SMOKE el
 print(f"run folder: {RUN_DIR}")
 
 # %%
-raw = load_image_classification(DATASET, max_examples=SMOKE_EXAMPLES)
-padded = load_image_classification(DATASET, image_size=(32, 32), max_examples=SMOKE_EXAMPLES)
+limit = SMOKE_EXAMPLES if SMOKE else None
+raw = load_image_classification(DATASET, max_examples=limit)
+padded = load_image_classification(DATASET, image_size=(32, 32), max_examples=limit)
 # The model's own first layer: raw pixels in, the paper's scaling out.
 scaling = kerasdl.create_model("lenet5").get_layer("input_scaling")
 print(scaling.spec())

@@ -77,6 +77,9 @@ def test_one_folder_per_class_gives_disjoint_mixed_splits(folder):
             assert SORTED[label] == ids[ident]
         seen[split] = [i for i, _ in items]
         assert len({label for _, label in items}) > 1, split
+        # Equal classes are spread evenly: any 3 consecutive examples from the start
+        # of a split hold all 3 classes, and the 3-image splits one image per class.
+        assert len({label for _, label in items[:3]}) == 3, split
     everything = seen["train"] + seen["validation"] + seen["test"]
     assert sorted(everything) == sorted(ids)  # disjoint and complete
 

@@ -154,55 +154,51 @@ def _too_few(folder, n, parts, root, splits=False):
     )
 
 
-def _select(ds, wanted):
-    """The elements of ``ds`` whose index is True in ``wanted``; reading stops after the
-    last wanted one, so no later file is decoded."""
-    import tensorflow as tf
-
-    ds = ds.take(len(wanted))
-    if wanted.all():
-        return ds
-    mask = tf.constant(wanted)
-
-    def is_wanted(index, image):
-        return mask[index]
-
-    def image_only(index, image):
-        return image
-
-    return ds.enumerate().filter(is_wanted).map(image_only)
-
-
-def _labelled(ds, label):
-    import tensorflow as tf
-
-    label = tf.constant(label, tf.int64)
-
-    def with_label(image):
-        return image, label
-
-    return ds.map(with_label)
-
-
 def _split_dataset(streams, plan):
-    """A dataset of ``plan`` (``(class, index in class)`` pairs): its classes in plan
-    order, each class's examples in file order, as one stream per class must give them."""
+    """A dataset of ``plan``, a list of ``(class, index in class)``: the classes come in
+    plan order, each class's files in file order (a per-class stream can give no other).
+
+    Every class stream is read up to its last planned file; the files skipped on the way
+    are read too and dropped by one filter, which keeps the traced tf.data functions to
+    two per split however many classes there are.
+    """
     import tensorflow as tf
 
     by_class = {}
     for c, j in plan:
         by_class.setdefault(c, []).append(j)
+    for files in by_class.values():
+        files.sort()
     present = sorted(by_class)
-    chosen = []
-    for c in present:
-        wanted = np.zeros(max(by_class[c]) + 1, dtype=bool)
-        wanted[by_class[c]] = True
-        chosen.append(_labelled(_select(streams[c], wanted), c))
     slot = {c: i for i, c in enumerate(present)}
-    choice = np.array([slot[c] for c, _ in plan], dtype=np.int64)
-    return tf.data.Dataset.choose_from_datasets(
-        chosen, tf.data.Dataset.from_tensor_slices(choice)
+    taken = {c: 0 for c in present}  # files read so far from each class stream
+    nth = {c: 0 for c in present}
+    choice, keep, labels = [], [], []
+    for c, _ in plan:
+        j = by_class[c][nth[c]]
+        nth[c] += 1
+        skipped = j - taken[c]
+        choice += [slot[c]] * (skipped + 1)
+        keep += [False] * skipped + [True]
+        labels += [c] * (skipped + 1)
+        taken[c] = j + 1
+    chosen = [streams[c].take(taken[c]) for c in present]
+    keep = tf.constant(np.array(keep, dtype=bool))
+    labels = tf.constant(np.array(labels, dtype=np.int64))
+
+    def planned(position, image):
+        return keep[position]
+
+    def to_example(position, image):
+        # image_dataset_from_directory resizes in float32; round back to the uint8
+        # pixels the TFDS datasets deliver.
+        pixels = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+        return pixels, labels[position]
+
+    ds = tf.data.Dataset.choose_from_datasets(
+        chosen, tf.data.Dataset.from_tensor_slices(np.array(choice, dtype=np.int64))
     )
+    return ds.enumerate().filter(planned).map(to_example)
 
 
 def folder_splits(path, *, image_size, channels, validation_fraction=0.1, test_fraction=0.1,
@@ -306,20 +302,15 @@ def folder_splits(path, *, image_size, channels, validation_fraction=0.1, test_f
             )
 
     import keras
-    import tensorflow as tf
-
-    def to_uint8(images):
-        # image_dataset_from_directory resizes in float32; round back to the uint8 pixels
-        # the TFDS datasets deliver.
-        return tf.cast(tf.clip_by_value(tf.round(images), 0.0, 255.0), tf.uint8)
 
     streams, sizes = {}, {}
     for split, folder in folders.items():
         streams[split], sizes[split] = [], []
         for name in class_names:
-            # One unshuffled dataset per class folder: with shuffle=True the function
-            # reshuffles on every pass, and a class-by-class order could not be mixed
-            # without buffering the decoded images.
+            # One unshuffled dataset per class folder, to be mixed by _split_dataset:
+            # with shuffle=True the order changes on every pass, and one dataset for the
+            # whole folder comes class by class, which cannot be mixed without holding
+            # the decoded images in a buffer.
             ds = keras.utils.image_dataset_from_directory(
                 os.path.join(folder, name),
                 labels=None,
@@ -333,7 +324,7 @@ def folder_splits(path, *, image_size, channels, validation_fraction=0.1, test_f
                 verbose=False,
             )
             sizes[split].append(len(ds.file_paths))
-            streams[split].append(ds.map(to_uint8))
+            streams[split].append(ds)
 
     rng = np.random.RandomState(seed)
     plans = {}

@@ -321,8 +321,10 @@ def load_image_classification(
 
     autotune = tf.data.AUTOTUNE
 
-    def pipeline(ds, training):
-        ds = ds.cache()
+    def pipeline(ds, training, count):
+        # Filtered sources (image folders) lose their length; Keras needs it for progress
+        # bars and warns at each epoch's end without it.
+        ds = ds.apply(tf.data.experimental.assert_cardinality(count)).cache()
         if training:
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size).map(
@@ -335,9 +337,10 @@ def load_image_classification(
     return ImageData(
         name=name,
         source=meta["source"],
-        train=pipeline(raw["train"], True),
-        validation=pipeline(raw["validation"], False) if "validation" in raw else None,
-        test=pipeline(raw["test"], False),
+        train=pipeline(raw["train"], True, counts["train"]),
+        validation=(pipeline(raw["validation"], False, counts["validation"])
+                    if "validation" in raw else None),
+        test=pipeline(raw["test"], False, counts["test"]),
         num_classes=meta["num_classes"],
         class_names=meta["class_names"],
         image_shape=target_shape,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 
 import numpy as np
 
 from kerasdl.errors import KerasdlError, NotFoundError
+from kerasdl.registry import natural_key
 
 # Input and output order. Keras' ``model.export(path, format="litert")`` goes through a
 # SavedModel signature, which is a map keyed by name, so the Keras model's own order is
@@ -26,11 +26,6 @@ from kerasdl.errors import KerasdlError, NotFoundError
 # order, which a natural sort (output_10 after output_2) restores.
 
 _QUANTISED_DTYPES = (np.int8, np.uint8, np.int16)
-
-
-def _natural_key(name):
-    # re.split with a group alternates text and digit runs, so the keys always compare.
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def _shape(dims):
@@ -110,7 +105,7 @@ class TFLiteRunner:
                 )
             names, self._order_known = input_names, True
         self._inputs = [_details(n, ins[n]) for n in names]
-        self._outputs = [_details(n, outs[n]) for n in sorted(outs, key=_natural_key)]
+        self._outputs = [_details(n, outs[n]) for n in sorted(outs, key=natural_key)]
 
     def _signature_runner(self):
         # Made per call, not kept: a live SignatureRunner holds a reference to the
