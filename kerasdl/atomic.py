@@ -16,7 +16,7 @@ __all__ = ["check_writable_target", "atomic_directory", "atomic_file", "write_js
            "save_model"]
 
 
-def check_writable_target(path, overwrite=False, what="output"):
+def check_writable_target(path, overwrite=False, what=None):
     """``path`` made absolute; ``OutputExistsError`` if it exists and not ``overwrite``."""
     path = os.path.abspath(os.fspath(path))
     if os.path.exists(path) and not overwrite:

@@ -48,9 +48,10 @@ class DataNotFoundError(NotFoundError):
 class OutputExistsError(KerasdlError, FileExistsError):
     """An output would overwrite something that exists, and ``overwrite`` was not given."""
 
-    def __init__(self, path, what="output"):
+    def __init__(self, path, what=None):
+        what = f" ({what})" if what else ""
         super().__init__(
-            f"{path} already exists ({what}); pass overwrite=True to replace it",
+            f"{path} already exists{what}; pass overwrite=True to replace it",
             argument="overwrite",
         )
         self.path = path
