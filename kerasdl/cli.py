@@ -61,6 +61,7 @@ def cmd_list(args):
     for name in names:
         info = model_info(name)
         params = next(iter(info.reference_params.values()), None)
+        params = getattr(params, "count", params)
         paper = info.paper if len(info.paper) <= 60 else info.paper[:57] + "..."
         rows.append((name, info.family, info.task, f"{params:,}" if params else "-", paper))
     header = ("model", "family", "task", "params", "paper")
@@ -84,8 +85,10 @@ def cmd_info(args):
         print(f"  setting {key} = {value!r}")
     model = info.build()
     print(f"  parameters at the defaults: {model.count_params():,}")
-    for source, count in info.reference_params.items():
-        print(f"  reference parameters: {count:,} ({source})")
+    for source, ref in info.reference_params.items():
+        how = " trainable" if getattr(ref, "trainable_only", False) else ""
+        extra = f" with {dict(ref.kwargs)}" if getattr(ref, "kwargs", None) else ""
+        print(f"  reference parameters: {getattr(ref, 'count', ref):,}{how}{extra} ({source})")
     from kerasdl.train import get_recipe
 
     print(f"  recipe: {json.dumps(get_recipe(info.name).to_dict())}")

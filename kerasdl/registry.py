@@ -25,6 +25,7 @@ from kerasdl.errors import InvalidArgumentError, KerasdlError, check_choice
 __all__ = [
     "InputDecl",
     "ModelInfo",
+    "ParamCount",
     "Variant",
     "register_family",
     "register_model",
@@ -84,6 +85,18 @@ class InputDecl:
         check_choice(self.kind, INPUT_KINDS, "InputDecl.kind")
 
 
+@dataclass(frozen=True)
+class ParamCount:
+    """A reference parameter count that is not simply ``count_params()`` at the
+    reference configuration: ``trainable_only`` counts trainable weights only (as PyTorch
+    counts, without BatchNorm's moving statistics), and ``kwargs`` changes the
+    configuration first (e.g. ``{"conv_bias": False}`` for torchvision's ResNet-50)."""
+
+    count: int
+    trainable_only: bool = False
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
 # Image models take raw pixel values; each scales its own input (kerasdl.layers.InputScaling).
 IMAGE_INPUT = InputDecl("float", 0.0, 255.0)
 
@@ -99,8 +112,9 @@ class ModelInfo:
         family: one of ``FAMILIES``.
         task: one of ``TASKS``.
         paper: the reference, "Authors, Title, Year".
-        reference_params: ``{source: count}``; each count must equal ``count_params()`` of
-            the model built with ``reference_kwargs`` (default: the model's defaults).
+        reference_params: ``{source: count}``; each count (an int, or a
+            :class:`ParamCount`) must equal ``count_params()`` of the model built with
+            ``reference_kwargs`` (default: the model's defaults).
         reference_kwargs: the configuration the reference counts refer to.
         default_input_shape: the model's default ``input_shape`` (without batch).
         test_kwargs: a tiny configuration that builds and trains in well under a second.

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import kerasdl
-from kerasdl.registry import resolve_template
+from kerasdl.registry import ParamCount, resolve_template
 from tests.contract_models import TEST_MODELS
 
 BATCH = 2
@@ -33,6 +33,7 @@ TFLITE_ATOL = 1e-4  # times the output scale, max(1, max |output|)
 
 ALL_MODELS = kerasdl.list_models()
 MOBILE_MODELS = kerasdl.list_models(tags="mobile")
+FEATURE_MODELS = [n for n in ALL_MODELS if "features_only" in kerasdl.model_info(n).default_kwargs()]
 RUN_HEAVY = os.environ.get("KERASDL_HEAVY") == "1"
 ON_TENSORFLOW = keras.config.backend() == "tensorflow"
 
@@ -250,23 +251,58 @@ def test_custom_layers_round_trip_their_config(name):
         )
 
 
+@pytest.mark.parametrize("name", FEATURE_MODELS)
+def test_feature_taps(name):
+    """``features_only=True`` returns ``{"stride_S": map}``: one map per stride from 2
+    up, each ``ceil(size / S)`` on a side."""
+    info = kerasdl.model_info(name)
+    model = kerasdl.create_model(name, **{**info.test_kwargs, "features_only": True})
+    kwargs = info.resolved_kwargs(**info.test_kwargs)
+    x = make_inputs(info, kwargs, model)
+    outputs = model(x, training=False)
+    assert isinstance(outputs, dict) and outputs, f"{name}: no feature maps"
+    strides = [int(key.split("_")[1]) for key in outputs]
+    assert strides == sorted(strides) and strides[0] >= 2, f"{name}: strides {strides}"
+    height, width = x.shape[1:3]
+    for stride, (key, tensor) in zip(strides, outputs.items()):
+        shape = tuple(keras.ops.shape(tensor))
+        assert shape[1:3] == (-(-height // stride), -(-width // stride)), (
+            f"{name}: {key} has shape {shape} for a {height}x{width} input")
+        assert np.isfinite(keras.ops.convert_to_numpy(tensor)).all()
+
+
+def _count(model, trainable_only):
+    if trainable_only:
+        return int(sum(np.prod(v.shape) for v in model.trainable_weights))
+    return model.count_params()
+
+
+@pytest.mark.skipif(not ON_TENSORFLOW, reason="counts do not depend on the backend; the "
+                    "TensorFlow run checks them, so the giant models are built once")
 @pytest.mark.parametrize("name", _heavy_marked(ALL_MODELS))
 def test_reference_parameter_counts(name):
+    """Each reference count equals the model's count at the reference configuration
+    (one build per distinct configuration: a ``ParamCount`` may change it)."""
     info = kerasdl.model_info(name)
     if not info.reference_params:
         pytest.skip(f"{name} declares no reference parameter count")
-    model = kerasdl.create_model(name, **info.reference_kwargs)
-    count = model.count_params()
-    wrong = {
-        source: expected
-        for source, expected in info.reference_params.items()
-        if count != expected
-    }
-    assert not wrong, (
-        f"{name} at {dict(info.reference_kwargs) or 'builder defaults'} has {count:,} "
-        f"parameters; reference counts that disagree: "
-        + "; ".join(f"{src!r}: {n:,}" for src, n in wrong.items())
-    )
+    by_config = {}
+    for source, ref in info.reference_params.items():
+        ref = ref if isinstance(ref, ParamCount) else ParamCount(ref)
+        kwargs = {**info.reference_kwargs, **ref.kwargs}
+        by_config.setdefault(tuple(sorted(kwargs.items())), (kwargs, []))[1].append((source, ref))
+    wrong = []
+    for kwargs, refs in by_config.values():
+        model = kerasdl.create_model(name, **kwargs)
+        for source, ref in refs:
+            count = _count(model, ref.trainable_only)
+            if count != ref.count:
+                where = kwargs or "its defaults"
+                kind = " trainable" if ref.trainable_only else ""
+                wrong.append(f"{source!r}: {ref.count:,} but the model at {where} has "
+                             f"{count:,}{kind}")
+        del model
+    assert not wrong, f"{name}: " + "; ".join(wrong)
 
 
 @pytest.mark.skipif(not ON_TENSORFLOW, reason="TFLite export needs the TensorFlow backend")

@@ -27,6 +27,9 @@ SCALING_PRESETS = {
     "lenet": {"range": (-0.1, 1.175)},
     # ImageNet statistics, as torchvision and keras.applications' "torch" mode use them.
     "imagenet": {"mean_std": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))},
+    # Caffe-trained ResNets (keras.applications' "caffe" mode): BGR order, ImageNet mean
+    # subtracted (offsets given in BGR order), no division.
+    "caffe": {"scale": 1.0, "offset": (-103.939, -116.779, -123.68), "reverse_channels": True},
     # CIFAR-10 training-set statistics, as commonly used for CIFAR ResNets.
     "cifar10": {"mean_std": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))},
 }

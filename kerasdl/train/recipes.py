@@ -24,7 +24,7 @@ class Recipe:
 
     ``learning_rate`` is the peak rate; ``schedule="cosine"`` warms up linearly for
     ``warmup_epochs`` and then decays it to zero along a half cosine by the last step.
-    ``weight_decay`` is AdamW's decoupled decay (0.0 means none). ``momentum`` and
+    ``weight_decay`` is AdamW's (or SGD's) decoupled decay (0.0 means none). ``momentum`` and
     ``nesterov`` apply to SGD. ``ema_momentum`` > 0 keeps an exponential moving average of
     the weights (Polyak averaging) and ends training with the averaged weights.
     """
@@ -88,7 +88,9 @@ class Recipe:
             return keras.optimizers.Adam(lr, **ema)
         if self.optimizer == "adamw":
             return keras.optimizers.AdamW(lr, weight_decay=self.weight_decay, **ema)
-        return keras.optimizers.SGD(lr, momentum=self.momentum, nesterov=self.nesterov, **ema)
+        decay = {"weight_decay": self.weight_decay} if self.weight_decay else {}
+        return keras.optimizers.SGD(lr, momentum=self.momentum, nesterov=self.nesterov,
+                                    **decay, **ema)
 
 
 DEFAULT_RECIPE = Recipe(notes="generic default: Adam, warm-up + cosine, 10 epochs")

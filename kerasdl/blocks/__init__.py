@@ -1,0 +1,21 @@
+"""Building blocks shared by every family: pure functions ``apply_<block>(x, ...,
+name=...)`` that return a tensor, with keras.applications' layer names where it has
+the block (so its checkpoints load into our builders)."""
+
+from kerasdl.blocks.features import FeatureTaps
+from kerasdl.blocks.residual import (
+    apply_basic_block,
+    apply_bottleneck_block,
+    apply_conv_bn,
+    apply_preact_bottleneck_block,
+    apply_squeeze_excite,
+)
+
+__all__ = [
+    "FeatureTaps",
+    "apply_basic_block",
+    "apply_bottleneck_block",
+    "apply_conv_bn",
+    "apply_preact_bottleneck_block",
+    "apply_squeeze_excite",
+]

@@ -1,0 +1,86 @@
+"""Weights from keras.applications into kerasdl's builders of the same networks.
+
+Our builders keep keras.applications' layer names, weight shapes and order where it has
+the network, so its weights copy over layer by layer. With them, our model on raw
+pixels computes what keras.applications' model computes on ``preprocess_input`` images
+(our ``InputScaling`` layer is that preprocessing).
+"""
+
+from __future__ import annotations
+
+import os
+
+from kerasdl.errors import KerasdlError, NotFoundError
+
+# Registry name -> keras.applications constructor name.
+KERAS_APPLICATIONS = {
+    "resnet50": "ResNet50",
+    "resnet101": "ResNet101",
+    "resnet152": "ResNet152",
+    "resnet50_v2": "ResNet50V2",
+    "resnet101_v2": "ResNet101V2",
+    "resnet152_v2": "ResNet152V2",
+}
+
+
+def keras_applications_model(name, weights=None, **kwargs):
+    """The keras.applications model that registry model ``name`` reproduces."""
+    import keras
+
+    if name not in KERAS_APPLICATIONS:
+        raise KerasdlError(
+            f"{name!r} has no keras.applications counterpart; those with one: "
+            f"{', '.join(KERAS_APPLICATIONS)}", argument="name")
+    return getattr(keras.applications, KERAS_APPLICATIONS[name])(weights=weights, **kwargs)
+
+
+def load_keras_applications_weights(model, source, architecture=None):
+    """Copy keras.applications weights into ``model`` (built by kerasdl), by layer name.
+
+    Args:
+        model: a kerasdl model of a network keras.applications has (see
+            ``KERAS_APPLICATIONS``).
+        source: a keras.applications model, the path of a ``.weights.h5`` file saved from
+            one, or ``"imagenet"`` (keras.applications downloads its weights).
+        architecture: the registry name, when ``model.name`` is not one.
+    Returns ``model``.
+    """
+    import keras
+
+    if not isinstance(source, keras.Model):
+        architecture = architecture or model.name
+        include_top = any(layer.name == "predictions" for layer in model.layers)
+        kwargs = {"input_shape": tuple(model.input_shape[1:]), "include_top": include_top}
+        if include_top:
+            kwargs["classes"] = int(model.output_shape[-1])
+        if isinstance(source, str) and source == "imagenet":
+            source = keras_applications_model(architecture, weights="imagenet", **kwargs)
+        else:
+            path = os.fspath(source)
+            if not os.path.isfile(path):
+                raise NotFoundError(f"no weights file at {path}", argument="source")
+            theirs = keras_applications_model(architecture, **kwargs)
+            theirs.load_weights(path)
+            source = theirs
+    unused = {layer.name for layer in source.layers if layer.weights}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        try:
+            theirs = source.get_layer(layer.name)
+        except ValueError:
+            raise KerasdlError(
+                f"{source.name} has no layer {layer.name!r}; is it the same network?",
+                argument="source") from None
+        shapes = [tuple(w.shape) for w in layer.weights]
+        their_shapes = [tuple(w.shape) for w in theirs.weights]
+        if shapes != their_shapes:
+            raise KerasdlError(
+                f"layer {layer.name!r}: our weights {shapes} but {source.name}'s "
+                f"{their_shapes}", argument="source")
+        layer.set_weights(theirs.get_weights())
+        unused.discard(layer.name)
+    if unused:
+        raise KerasdlError(f"{source.name} has weighted layers with no counterpart here: "
+                           f"{sorted(unused)[:5]}", argument="source")
+    return model
