@@ -12,6 +12,7 @@ from kerasdl.models.keras_applications import keras_applications_model
 
 ON_TENSORFLOW = keras.config.backend() == "tensorflow"
 PREPROCESS = {
+    "vgg16": keras.applications.vgg16.preprocess_input,
     "resnet50": keras.applications.resnet.preprocess_input,
     "resnet50_v2": keras.applications.resnet_v2.preprocess_input,
 }
@@ -19,10 +20,11 @@ PREPROCESS = {
 
 @pytest.mark.parametrize("name", sorted(KERAS_APPLICATIONS))
 def test_parameter_count_equals_keras_applications(name):
-    # The count does not depend on the image size (global pooling), so a small input
-    # gives the 224x224 count without the memory of full-size activations.
-    theirs = keras_applications_model(name, input_shape=(32, 32, 3))
-    ours = kerasdl.create_model(name, input_shape=(32, 32, 3))
+    # With global pooling the count does not depend on the image size, so a small input
+    # gives the 224x224 count; VGG flattens its last feature map, so it needs 224.
+    shape = (224, 224, 3) if name.startswith("vgg") else (32, 32, 3)
+    theirs = keras_applications_model(name, input_shape=shape)
+    ours = kerasdl.create_model(name, input_shape=shape)
     assert ours.count_params() == theirs.count_params()
     registered = kerasdl.model_info(name).reference_params
     assert theirs.count_params() in registered.values()

@@ -14,6 +14,8 @@ from kerasdl.errors import KerasdlError, NotFoundError
 
 # Registry name -> keras.applications constructor name.
 KERAS_APPLICATIONS = {
+    "vgg16": "VGG16",
+    "vgg19": "VGG19",
     "resnet50": "ResNet50",
     "resnet101": "ResNet101",
     "resnet152": "ResNet152",
