@@ -12,6 +12,7 @@ from kerasdl.models.keras_applications import keras_applications_model
 
 ON_TENSORFLOW = keras.config.backend() == "tensorflow"
 PREPROCESS = {
+    "densenet121": keras.applications.densenet.preprocess_input,
     "vgg16": keras.applications.vgg16.preprocess_input,
     "resnet50": keras.applications.resnet.preprocess_input,
     "resnet50_v2": keras.applications.resnet_v2.preprocess_input,

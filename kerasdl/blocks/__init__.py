@@ -2,6 +2,7 @@
 name=...)`` that return a tensor, with keras.applications' layer names where it has
 the block (so its checkpoints load into our builders)."""
 
+from kerasdl.blocks.dense import apply_dense_block, apply_dense_layer, apply_transition
 from kerasdl.blocks.features import FeatureTaps
 from kerasdl.blocks.residual import (
     apply_basic_block,
@@ -16,6 +17,9 @@ __all__ = [
     "apply_basic_block",
     "apply_bottleneck_block",
     "apply_conv_bn",
+    "apply_dense_block",
+    "apply_dense_layer",
     "apply_preact_bottleneck_block",
     "apply_squeeze_excite",
+    "apply_transition",
 ]

@@ -14,6 +14,9 @@ from kerasdl.errors import KerasdlError, NotFoundError
 
 # Registry name -> keras.applications constructor name.
 KERAS_APPLICATIONS = {
+    "densenet121": "DenseNet121",
+    "densenet169": "DenseNet169",
+    "densenet201": "DenseNet201",
     "vgg16": "VGG16",
     "vgg19": "VGG19",
     "resnet50": "ResNet50",
