@@ -211,7 +211,7 @@ def _imagenet(name, block, blocks, *, description, references, scaling="imagenet
         reference_params=references,
         defaults={"input_scaling": scaling},
         paper=paper,
-        tags=tags,
+        tags=(*tags, "plain" if settings.get("shortcut") == "none" else "residual"),
     )
 
 
@@ -241,21 +241,30 @@ _CIFAR_RECIPE = Recipe(
 
 def _cifar(depth, paper_params, shortcut="zero_pad", suffix=""):
     n = (depth - 2) // 6
-    option = "A (zero-padded identity)" if shortcut == "zero_pad" else "B (projection)"
-    refs = {}
+    trainable = _cifar_trainable(n)
     if shortcut == "zero_pad":
-        refs[f"He et al. 2015, Table 6: {paper_params}; exact trainable count of Sec. 4.2's "
-             f"layers with n={n}: {_cifar_trainable(n):,}"] = ParamCount(
-                 _cifar_trainable(n), trainable_only=True)
+        kind = "shortcut option A (zero-padded identity)"
+        refs = {f"He et al. 2015, Table 6: {paper_params}; exact trainable count of Sec. "
+                f"4.2's layers with n={n}": ParamCount(trainable, trainable_only=True)}
+    elif shortcut == "projection":
+        # Two projections (16->32 and 32->64 channels: 1x1 conv + BN).
+        projections = 16 * 32 + 2 * 32 + 32 * 64 + 2 * 64
+        kind = "shortcut option B (1x1 projections where the shape changes)"
+        refs = {f"Sec. 4.2's layers with n={n} ({trainable:,}) plus two projections "
+                f"({projections:,}), trainable": ParamCount(trainable + projections, True)}
+    else:
+        kind = "plain: no shortcuts (Sec. 4.2's plain baseline)"
+        refs = {f"Sec. 4.2's layers with n={n}, as ResNet-{depth} (its option A "
+                "shortcuts have no weights), trainable": ParamCount(trainable, True)}
     return Variant(
         f"resnet{depth}{suffix}",
         ResNetConfig(block="basic", blocks_per_stage=(n, n, n), stage_filters=(16, 32, 64),
                      stem="cifar", stem_filters=16, shortcut=shortcut),
-        description=f"CIFAR ResNet-{depth} (6n+2, n={n}), shortcut option {option}",
+        description=f"CIFAR ResNet-{depth} (6n+2, n={n}), {kind}",
         reference_params=refs,
         reference_kwargs={"input_shape": (32, 32, 3), "num_classes": 10},
         defaults={"input_shape": (32, 32, 3), "num_classes": 10, "input_scaling": "cifar10"},
-        tags=("cifar",),
+        tags=("cifar", "plain" if shortcut == "none" else "residual"),
         recipe=_CIFAR_RECIPE,
         default_dataset="cifar10",
         test_kwargs={"input_shape": (16, 16, 3), "num_classes": 3, "stem_filters": 4,
@@ -268,7 +277,6 @@ register_family(
     family="cnn",
     task="image_classification",
     paper=PAPER,
-    tags=("residual",),
     # Tiny widths and one block per stage keep the contract fast; the block types,
     # shortcuts and stems are those of each row.
     test_kwargs={"input_shape": (32, 32, 3), "num_classes": 3, "stem_filters": 8,
@@ -285,13 +293,11 @@ register_family(
                   description="Plain-18 (Sec. 4.1): ResNet-18's layers without shortcuts",
                   references={"torchvision resnet18 minus its three projection shortcuts "
                               "(1x1 conv + BN: 8,448 + 33,280 + 132,096): 11,689,512 - "
-                              "173,824 (trainable)": _TORCHVISION(11_515_688, True)},
-                  tags=("plain",)),
+                              "173,824 (trainable)": _TORCHVISION(11_515_688, True)}),
         _imagenet("resnet34_plain", "basic", (3, 4, 6, 3), shortcut="none",
                   description="Plain-34 (Sec. 4.1): ResNet-34's layers without shortcuts",
                   references={"torchvision resnet34 minus its three projection shortcuts: "
-                              "21,797,672 - 173,824 (trainable)": _TORCHVISION(21_623_848, True)},
-                  tags=("plain",)),
+                              "21,797,672 - 173,824 (trainable)": _TORCHVISION(21_623_848, True)}),
         _imagenet("resnet50", "bottleneck", (3, 4, 6, 3), scaling="caffe", **_KERAS_V1,
                   description="ResNet-50 (Table 1): bottlenecks 3-4-6-3, as keras.applications",
                   references={"keras.applications ResNet50": 25_636_712,
