@@ -76,7 +76,7 @@ def test_bad_kwarg_value_raises_value_error():
 
 def test_list_models_is_sorted_and_contains_seed_and_test_models():
     names = kerasdl.list_models()
-    assert names == sorted(names)
+    assert names == sorted(names, key=registry.natural_key)
     assert len(names) == len(set(names))
     assert SEED_CNNS <= set(names)
     assert set(TEST_MODELS) <= set(names)
