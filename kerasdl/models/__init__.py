@@ -1,7 +1,7 @@
 """Model families. Each module below registers its builders when imported; the list is
 explicit so that what is registered is visible here, not hidden in star-imports."""
 
-from kerasdl.models.cnn import densenet, lenet, resnet, seed_cnns, vgg  # noqa: F401
+from kerasdl.models.cnn import alexnet, densenet, lenet, resnet, seed_cnns, vgg  # noqa: F401
 from kerasdl.models.keras_applications import (  # noqa: F401
     KERAS_APPLICATIONS,
     load_keras_applications_weights,
