@@ -8,6 +8,7 @@ from kerasdl.blocks.residual import (
     apply_basic_block,
     apply_bottleneck_block,
     apply_conv_bn,
+    apply_preact_basic_block,
     apply_preact_bottleneck_block,
     apply_squeeze_excite,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "apply_conv_bn",
     "apply_dense_block",
     "apply_dense_layer",
+    "apply_preact_basic_block",
     "apply_preact_bottleneck_block",
     "apply_squeeze_excite",
     "apply_transition",

@@ -71,19 +71,28 @@ def apply_basic_block(x, filters, stride=1, *, shortcut="projection", use_bias=F
 
 def apply_bottleneck_block(x, filters, stride=1, *, expansion=4, project=None,
                            shortcut="projection", use_bias=False, epsilon=1e-5,
-                           se_ratio=None, name):
+                           se_ratio=None, groups=1, width_per_group=64, name):
     """1x1 (stride) -> 3x3 -> 1x1 (``expansion * filters``), as keras.applications'
     ``residual_block_v1``. ``project`` forces (or forbids) the projection shortcut; by
-    default it is used where the shapes differ."""
+    default it is used where the shapes differ. ``groups`` > 1 makes the 3x3 a grouped
+    convolution of ``groups * width_per_group * filters / 64`` channels (ResNeXt's
+    cardinality and bottleneck width, Xie et al. 2017: 32x4d)."""
     out = expansion * filters
+    inner = groups * width_per_group * filters // 64
     if project is None:
         project = stride != 1 or x.shape[-1] != out
     residual = x
     if project and shortcut != "none":
         residual = _shortcut(x, out, stride, shortcut, use_bias, epsilon, name)
-    x = apply_conv_bn(x, filters, 1, stride, padding="valid", use_bias=use_bias,
+    x = apply_conv_bn(x, inner, 1, stride, padding="valid", use_bias=use_bias,
                       epsilon=epsilon, name=f"{name}_1")
-    x = apply_conv_bn(x, filters, 3, use_bias=use_bias, epsilon=epsilon, name=f"{name}_2")
+    if groups > 1:
+        x = keras.layers.Conv2D(inner, 3, padding="same", groups=groups, use_bias=use_bias,
+                                kernel_initializer="he_normal", name=f"{name}_2_conv")(x)
+        x = keras.layers.BatchNormalization(epsilon=epsilon, name=f"{name}_2_bn")(x)
+        x = keras.layers.Activation("relu", name=f"{name}_2_relu")(x)
+    else:
+        x = apply_conv_bn(x, inner, 3, use_bias=use_bias, epsilon=epsilon, name=f"{name}_2")
     x = apply_conv_bn(x, out, 1, padding="valid", use_bias=use_bias, epsilon=epsilon,
                       activation=None, name=f"{name}_3")
     if se_ratio:
@@ -91,6 +100,29 @@ def apply_bottleneck_block(x, filters, stride=1, *, expansion=4, project=None,
     if shortcut != "none":
         x = keras.layers.Add(name=f"{name}_add")([residual, x])
     return keras.layers.Activation("relu", name=f"{name}_out")(x)
+
+
+def apply_preact_basic_block(x, filters, stride=1, *, dropout_rate=0.0, epsilon=1e-5,
+                             name):
+    """Wide ResNet's block (Zagoruyko & Komodakis 2016): BN-ReLU-conv3x3 (stride),
+    dropout, BN-ReLU-conv3x3, added to the input or, where the shape changes, to a 1x1
+    projection of the pre-activated input."""
+    preact = keras.layers.BatchNormalization(epsilon=epsilon, name=f"{name}_preact_bn")(x)
+    preact = keras.layers.Activation("relu", name=f"{name}_preact_relu")(preact)
+    if stride != 1 or x.shape[-1] != filters:
+        residual = keras.layers.Conv2D(filters, 1, strides=stride, use_bias=False,
+                                       kernel_initializer="he_normal", name=f"{name}_0_conv")(preact)
+    else:
+        residual = x
+    y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
+                            kernel_initializer="he_normal", name=f"{name}_1_conv")(preact)
+    y = keras.layers.BatchNormalization(epsilon=epsilon, name=f"{name}_1_bn")(y)
+    y = keras.layers.Activation("relu", name=f"{name}_1_relu")(y)
+    if dropout_rate:
+        y = keras.layers.Dropout(dropout_rate, name=f"{name}_dropout")(y)
+    y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                            kernel_initializer="he_normal", name=f"{name}_2_conv")(y)
+    return keras.layers.Add(name=f"{name}_out")([residual, y])
 
 
 def apply_preact_bottleneck_block(x, filters, stride=1, *, expansion=4, project=False,

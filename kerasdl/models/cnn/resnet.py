@@ -14,6 +14,11 @@ One builder, :func:`build_resnet`, reads the networks off the papers' tables:
   keras.applications' ResNetV2 builds it (stride in the last block of stages 2-4).
 * SE-ResNet-50 (Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018): an SE block
   (reduction 16) on the residual branch of every bottleneck.
+* ResNeXt-50 32x4d (Xie et al. 2017, Table 1): ResNet-50 whose 3x3 convolutions are
+  grouped, 32 groups of 4 channels per 64 filters (128-256-512-1024 wide).
+* Wide ResNet WRN-d-k (Zagoruyko & Komodakis 2016): CIFAR layout of pre-activation basic
+  blocks, (d - 4) / 6 per stage, 16k, 32k, 64k filters, dropout between the
+  convolutions (0.3 as in the paper's best CIFAR runs).
 
 keras.applications compatibility: ``resnet50/101/152`` and ``resnet50_v2/101_v2/152_v2``
 have keras.applications' layer names, weight shapes and order, so its weights load by
@@ -40,10 +45,11 @@ from kerasdl.blocks import (
     apply_basic_block,
     apply_bottleneck_block,
     apply_conv_bn,
+    apply_preact_basic_block,
     apply_preact_bottleneck_block,
 )
 from kerasdl.blocks.residual import SHORTCUTS
-from kerasdl.errors import KerasdlError, check_choice, check_positive_int
+from kerasdl.errors import KerasdlError, check_choice, check_fraction, check_positive_int
 from kerasdl.heads import check_classifier_args, classifier
 from kerasdl.layers.preprocessing import apply_input_scaling
 from kerasdl.registry import ParamCount, Variant, register_family
@@ -52,7 +58,11 @@ from kerasdl.train.recipes import Recipe
 PAPER = "He, Zhang, Ren, Sun, Deep Residual Learning for Image Recognition, CVPR 2016"
 PAPER_V2 = "He, Zhang, Ren, Sun, Identity Mappings in Deep Residual Networks, ECCV 2016"
 PAPER_SE = "Hu, Shen, Sun, Squeeze-and-Excitation Networks, CVPR 2018"
-BLOCKS = ("basic", "bottleneck", "preact_bottleneck")
+PAPER_RESNEXT = ("Xie, Girshick, Dollar, Tu, He, Aggregated Residual Transformations for Deep "
+                 "Neural Networks, CVPR 2017")
+PAPER_WRN = "Zagoruyko, Komodakis, Wide Residual Networks, BMVC 2016"
+BLOCKS = ("basic", "bottleneck", "preact_bottleneck", "preact_basic")
+PREACT = ("preact_bottleneck", "preact_basic")
 STEMS = ("imagenet", "cifar")
 POOLINGS = (None, "avg", "max")
 
@@ -62,8 +72,8 @@ class ResNetConfig:
     """The settings that tell ResNets apart.
 
     Attributes:
-        block: "basic" (two 3x3), "bottleneck" (1x1-3x3-1x1, x4 expansion) or
-            "preact_bottleneck" (v2).
+        block: "basic" (two 3x3), "bottleneck" (1x1-3x3-1x1, x4 expansion),
+            "preact_bottleneck" (v2) or "preact_basic" (Wide ResNet).
         blocks_per_stage: residual blocks in each stage.
         stage_filters: filters of each stage (a bottleneck outputs 4x as many).
         stem: "imagenet" (7x7/2 conv, 3x3/2 max pool) or "cifar" (3x3 conv).
@@ -72,6 +82,9 @@ class ResNetConfig:
         conv_bias: biases in the convolutions (keras.applications' v1 bottlenecks).
         bn_epsilon: BatchNorm epsilon (keras.applications: 1.001e-5).
         se_ratio: squeeze-and-excitation reduction on each block, or None.
+        groups, width_per_group: ResNeXt's cardinality and bottleneck width (32, 4 for
+            32x4d; 1, 64 is a plain bottleneck).
+        block_dropout_rate: dropout between a Wide ResNet block's convolutions.
     """
 
     block: str = "bottleneck"
@@ -83,6 +96,9 @@ class ResNetConfig:
     conv_bias: bool = False
     bn_epsilon: float = 1e-5
     se_ratio: int | None = None
+    groups: int = 1
+    width_per_group: int = 64
+    block_dropout_rate: float = 0.0
 
     def __post_init__(self):
         check_choice(self.block, BLOCKS, "block")
@@ -95,9 +111,17 @@ class ResNetConfig:
                 argument="blocks_per_stage")
         for n in (*self.blocks_per_stage, *self.stage_filters, self.stem_filters):
             check_positive_int(n, "blocks_per_stage/stage_filters/stem_filters")
-        if self.block == "preact_bottleneck" and (self.shortcut != "projection" or self.se_ratio):
-            raise KerasdlError("the pre-activation ResNet takes shortcut='projection' and "
+        if self.block in PREACT and (self.shortcut != "projection" or self.se_ratio):
+            raise KerasdlError("the pre-activation ResNets take shortcut='projection' and "
                                "no se_ratio", argument="block")
+        check_positive_int(self.groups, "groups")
+        check_positive_int(self.width_per_group, "width_per_group")
+        check_fraction(self.block_dropout_rate, "block_dropout_rate")
+        if self.groups > 1 and any(self.width_per_group * f % 64 for f in self.stage_filters):
+            raise KerasdlError(
+                f"with groups={self.groups}, width_per_group x stage_filters / 64 must be "
+                f"whole channels per group; got width_per_group={self.width_per_group}, "
+                f"stage_filters={self.stage_filters}", argument="width_per_group")
 
     def min_input_size(self):
         return (4 if self.stem == "imagenet" else 1) * 2 ** (len(self.stage_filters) - 1)
@@ -105,8 +129,13 @@ class ResNetConfig:
 
 def _stem(x, config, taps):
     if config.stem == "cifar":
-        x = apply_conv_bn(x, config.stem_filters, 3, use_bias=config.conv_bias,
-                          epsilon=config.bn_epsilon, name="conv1")
+        if config.block in PREACT:
+            # Pre-activation: the first block normalises and activates.
+            x = keras.layers.Conv2D(config.stem_filters, 3, padding="same", use_bias=False,
+                                    kernel_initializer="he_normal", name="conv1_conv")(x)
+        else:
+            x = apply_conv_bn(x, config.stem_filters, 3, use_bias=config.conv_bias,
+                              epsilon=config.bn_epsilon, name="conv1")
         return taps.record(x, 1), 1
     x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(x)
     if config.block == "preact_bottleneck":
@@ -128,7 +157,11 @@ def _stages(x, config, stride, taps):
     for s, (filters, blocks) in enumerate(zip(config.stage_filters, config.blocks_per_stage)):
         for b in range(blocks):
             name = f"conv{s + 2}_block{b + 1}"
-            if config.block == "preact_bottleneck":
+            if config.block == "preact_basic":
+                step = 2 if b == 0 and s > 0 else 1
+                x = apply_preact_basic_block(x, filters, step, name=name,
+                                             dropout_rate=config.block_dropout_rate, **common)
+            elif config.block == "preact_bottleneck":
                 # Stride in the stage's last block, none in the last stage (ResNetV2).
                 step = 2 if b == blocks - 1 and s != last else 1
                 x = apply_preact_bottleneck_block(x, filters, step, project=b == 0,
@@ -136,11 +169,13 @@ def _stages(x, config, stride, taps):
             else:
                 step = 2 if b == 0 and s > 0 else 1
                 apply = apply_basic_block if config.block == "basic" else apply_bottleneck_block
+                grouping = ({"groups": config.groups, "width_per_group": config.width_per_group}
+                            if config.block == "bottleneck" else {})
                 x = apply(x, filters, step, shortcut=config.shortcut, use_bias=config.conv_bias,
-                          se_ratio=config.se_ratio, name=name, **common)
+                          se_ratio=config.se_ratio, name=name, **grouping, **common)
             stride *= step
             taps.record(x, stride)
-    if config.block == "preact_bottleneck":
+    if config.block in PREACT:
         x = keras.layers.BatchNormalization(epsilon=config.bn_epsilon, name="post_bn")(x)
         x = keras.layers.Activation("relu", name="post_relu")(x)
         taps.record(x, stride)
@@ -203,7 +238,7 @@ _TORCHVISION = ParamCount  # trainable-only counts, as torchvision reports them
 
 
 def _imagenet(name, block, blocks, *, description, references, scaling="imagenet",
-              paper=None, tags=(), **settings):
+              paper=None, tags=(), test_kwargs=None, **settings):
     return Variant(
         name,
         ResNetConfig(block=block, blocks_per_stage=blocks, **settings),
@@ -212,6 +247,7 @@ def _imagenet(name, block, blocks, *, description, references, scaling="imagenet
         defaults={"input_scaling": scaling},
         paper=paper,
         tags=(*tags, "plain" if settings.get("shortcut") == "none" else "residual"),
+        test_kwargs=test_kwargs,
     )
 
 
@@ -336,6 +372,30 @@ register_family(
                   references={"Hu et al. 2018 Table 1: 28.1M; timm seresnet50 (trainable)":
                               _TORCHVISION(28_088_024, True)},
                   tags=("squeeze_excite",)),
+        _imagenet("resnext50_32x4d", "bottleneck", (3, 4, 6, 3), groups=32, width_per_group=4,
+                  paper=PAPER_RESNEXT, test_kwargs={
+                      "input_shape": (32, 32, 3), "num_classes": 3, "stem_filters": 8,
+                      "stage_filters": (16, 16, 16, 16), "blocks_per_stage": (1, 1, 1, 1)},
+                  description="ResNeXt-50 (32x4d): ResNet-50 with 32-group 3x3 convolutions",
+                  references={"Xie et al. 2017 Table 1: 25.0M; torchvision resnext50_32x4d "
+                              "(trainable)": _TORCHVISION(25_028_904, True)}),
+        Variant(
+            "wrn28_10",
+            ResNetConfig(block="preact_basic", blocks_per_stage=(4, 4, 4),
+                         stage_filters=(160, 320, 640), stem="cifar", stem_filters=16,
+                         block_dropout_rate=0.3),
+            paper=PAPER_WRN,
+            description="Wide ResNet WRN-28-10: pre-activation basic blocks 4-4-4, 10x wide",
+            reference_params={"Zagoruyko & Komodakis 2016, Table 5: 36.5M; exact trainable "
+                              "count of the paper's layers": ParamCount(36_479_194, True)},
+            reference_kwargs={"input_shape": (32, 32, 3), "num_classes": 10},
+            defaults={"input_shape": (32, 32, 3), "num_classes": 10, "input_scaling": "cifar10"},
+            tags=("cifar", "residual", "wide"),
+            recipe=_CIFAR_RECIPE,
+            default_dataset="cifar10",
+            test_kwargs={"input_shape": (16, 16, 3), "num_classes": 3, "stem_filters": 4,
+                         "stage_filters": (4, 8, 8), "blocks_per_stage": (1, 1, 1)},
+        ),
         _cifar(20, "0.27M"),
         _cifar(32, "0.46M"),
         _cifar(44, "0.66M"),
