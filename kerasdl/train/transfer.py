@@ -1,0 +1,93 @@
+"""Transfer learning: freeze up to a named stage, replace the head for a new number of
+classes, and layer-wise learning-rate multipliers that work with any Keras optimizer
+(the course's "layers near the input learn slower")."""
+
+from __future__ import annotations
+
+import keras
+
+from kerasdl.errors import KerasdlError
+
+__all__ = ["freeze_up_to", "replace_head", "with_layerwise_lr", "HEAD_NAMES"]
+
+# The classifier layer's name in kerasdl builders (and keras.applications).
+HEAD_NAMES = ("predictions", "output")
+
+
+def _find_head(model):
+    for name in HEAD_NAMES:
+        try:
+            return model.get_layer(name)
+        except ValueError:
+            continue
+    raise KerasdlError(f"{model.name} has no classifier layer named one of {HEAD_NAMES}",
+                       argument="model")
+
+
+def replace_head(model, num_classes, *, name=None):
+    """``model`` with its classifier replaced by a fresh ``Dense(num_classes)`` (logits)
+    on the same features; every other layer (and its weights) is shared."""
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise KerasdlError(f"num_classes must be a positive integer, got {num_classes!r}",
+                           argument="num_classes")
+    head = _find_head(model)
+    features = head.input
+    # Dropout just before the head stays: it belongs to the classifier block.
+    logits = keras.layers.Dense(num_classes, name=head.name)(features)
+    return keras.Model(model.inputs, logits, name=name or model.name)
+
+
+def freeze_up_to(model, stage):
+    """Freeze every layer up to and including the last one whose name starts with
+    ``stage`` (e.g. ``"conv3"`` for a ResNet's third stage, ``"block2"`` for VGG); the
+    rest stay trainable. Returns the names of the frozen layers."""
+    names = [layer.name for layer in model.layers]
+    matches = [i for i, n in enumerate(names) if n.startswith(stage)]
+    if not matches:
+        prefixes = sorted({n.split("_")[0] for n in names})
+        raise KerasdlError(f"no layer of {model.name} starts with {stage!r}; layer name "
+                           f"prefixes: {', '.join(prefixes)}", argument="stage")
+    last = matches[-1]
+    for i, layer in enumerate(model.layers):
+        layer.trainable = i > last
+    return names[: last + 1]
+
+
+def with_layerwise_lr(optimizer, multipliers, default=1.0):
+    """A copy of ``optimizer`` in which each variable's learning rate is multiplied by the
+    value of the first ``multipliers`` key that its layer's name starts with (else
+    ``default``). Works for any Keras optimizer: every Keras 3 optimizer takes the
+    learning rate as an argument of ``update_step``, and this scales it per variable.
+    ``multipliers`` may also be a function ``variable -> float``."""
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise KerasdlError("optimizer must be a keras.optimizers.Optimizer instance",
+                           argument="optimizer")
+    if callable(multipliers):
+        lookup = multipliers
+    else:
+        table = dict(multipliers)
+
+        def lookup(variable):
+            layer = variable.path.split("/")[-2] if "/" in variable.path else variable.path
+            for prefix, factor in table.items():
+                if layer.startswith(prefix):
+                    return factor
+            return default
+
+    base = type(optimizer)
+
+    class LayerwiseLR(base):
+        def build(self, variables):
+            super().build(variables)
+            # Factors are looked up once, on the Keras variables: inside update_step a
+            # backend may pass its own variable object (TensorFlow: a ResourceVariable).
+            self._lr_factors = [float(lookup(v)) for v in variables]
+
+        def update_step(self, gradient, variable, learning_rate):
+            factor = self._lr_factors[self._get_variable_index(variable)]
+            if factor != 1.0:
+                learning_rate = learning_rate * factor
+            return super().update_step(gradient, variable, learning_rate)
+
+    LayerwiseLR.__name__ = f"Layerwise{base.__name__}"
+    return LayerwiseLR.from_config(optimizer.get_config())

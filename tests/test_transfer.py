@@ -1,0 +1,50 @@
+"""Transfer-learning helpers: frozen stages, a new head, layer-wise learning rates."""
+
+import keras
+import numpy as np
+import pytest
+
+import kerasdl
+from kerasdl.errors import KerasdlError
+from kerasdl.train.transfer import freeze_up_to, replace_head, with_layerwise_lr
+
+
+def _model():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,))
+    x = keras.layers.Dense(5, name="early")(inputs)
+    x = keras.layers.Dense(5, name="late")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="predictions")(x))
+
+
+def _one_step(optimizer):
+    model = _model()
+    before = {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables}
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    model.fit(rng.normal(size=(8, 6)), rng.integers(0, 3, 8), batch_size=8, verbose=0)
+    return {v.path: np.abs(keras.ops.convert_to_numpy(v) - before[v.path]).sum()
+            for v in model.trainable_variables}
+
+
+@pytest.mark.parametrize("make", [lambda: keras.optimizers.SGD(0.1),
+                                  lambda: keras.optimizers.Adam(1e-3)])
+def test_update_sizes_follow_the_multipliers(make):
+    plain = _one_step(make())
+    scaled = _one_step(with_layerwise_lr(make(), {"early": 0.1, "late": 0.5}))
+    for path, delta in plain.items():
+        factor = 0.1 if path.startswith("early") else 0.5 if path.startswith("late") else 1.0
+        assert scaled[path] == pytest.approx(factor * delta, rel=1e-4), path
+
+
+def test_freeze_up_to_a_resnet_stage_and_replace_the_head():
+    model = kerasdl.create_model("resnet20", num_classes=10)
+    frozen = freeze_up_to(model, "conv3")
+    assert frozen[-1].startswith("conv3_block3")
+    assert not model.get_layer("conv3_block3_2_conv").trainable
+    assert model.get_layer("conv4_block1_1_conv").trainable
+    new = replace_head(model, 4)
+    assert new.output_shape == (None, 4)
+    assert new.get_layer("conv2_block1_1_conv") is model.get_layer("conv2_block1_1_conv")
+    with pytest.raises(KerasdlError, match="layer name prefixes"):
+        freeze_up_to(model, "stage9")
