@@ -24,6 +24,8 @@ FLAGS = {
     "output_dir": "--output",
     "formats": "--formats",
     "family": "--family",
+    "init_from": "--from",
+    "freeze": "--freeze",
     "task": "--task",
 }
 
@@ -112,6 +114,8 @@ def cmd_train(args):
         max_examples=args.max_examples,
         overwrite=args.overwrite,
         seed=args.seed,
+        init_from=args.init_from,
+        freeze=args.freeze,
     )
     return 0
 
@@ -212,6 +216,10 @@ def build_parser():
     s.add_argument("--output", help="run folder (default: saved_models/MODEL_DATASET)")
     s.add_argument("--overwrite", action="store_true", help="retrain over a finished run")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--from", dest="init_from", metavar="RUN_DIR",
+                   help="fine-tune this finished run (new classifier if the classes differ)")
+    s.add_argument("--freeze", metavar="STAGE",
+                   help="with --from: keep layers up to this name prefix frozen, e.g. conv3")
     data_args(s)
     s.set_defaults(func=cmd_train)
 

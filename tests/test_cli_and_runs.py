@@ -268,3 +268,32 @@ def test_train_and_evaluate_on_a_folder_of_images(capsys, tmp_path):
     code, out, err = run_cli(capsys, "evaluate", str(run))
     assert code == 0, err
     assert f"{record['num_examples']['test']:,} examples" in out
+
+
+@needs_tfds
+def test_fine_tune_a_finished_run_on_other_classes(capsys, tmp_path):
+    """--from a run trained on MNIST digits, --freeze its early layers, onto Fashion-MNIST:
+    a new 10-way head, the frozen layers keep their trained weights."""
+    import numpy as np
+
+    source = tmp_path / "source"
+    code, _, err = run_cli(capsys, "train", "lenet5_modern", "--dataset", "mnist", "--epochs",
+                           "1", "--max-examples", "256", "--output", str(source))
+    assert code == 0, err
+    tuned = tmp_path / "tuned"
+    code, _, err = run_cli(capsys, "train", "lenet5_modern", "--dataset", "fashion_mnist",
+                           "--from", str(source), "--freeze", "c3", "--epochs", "1",
+                           "--max-examples", "256", "--output", str(tuned))
+    assert code == 0, err
+    record = json.loads((tuned / "run.json").read_text())
+    assert record["frozen_up_to"] == "c3" and record["fine_tuned_from"] == str(source)
+    assert record["class_names"][0] == "T-shirt/top"
+    before = keras.saving.load_model(source / "model.keras")
+    after = keras.saving.load_model(tuned / "model.keras")
+    np.testing.assert_array_equal(before.get_layer("c1").get_weights()[0],
+                                  after.get_layer("c1").get_weights()[0])
+    assert not np.array_equal(before.get_layer("f6").get_weights()[0],
+                              after.get_layer("f6").get_weights()[0])
+    code, _, err = run_cli(capsys, "train", "lenet5_modern", "--dataset", "digits",
+                           "--freeze", "c3", "--output", str(tmp_path / "x"))
+    assert code == 2 and "init_from" in err and "--freeze" in err

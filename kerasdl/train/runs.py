@@ -77,6 +77,8 @@ def train(
     recipe=None,
     callbacks=(),
     jit_compile=None,
+    init_from=None,
+    freeze=None,
 ):
     """Train ``model_name`` on ``dataset`` (default: the model's registered dataset) with
     its recipe; return the run record (dict).
@@ -86,6 +88,10 @@ def train(
     (``keras.callbacks.BackupAndRestore`` in ``output_dir/backup``). A finished run is not
     retrained unless ``overwrite=True``. ``callbacks`` are added after kerasdl's own
     (checkpointing and the CSV log).
+
+    Fine-tuning: ``init_from`` is a finished run folder whose trained model starts this
+    run (its classifier is replaced when the classes differ); ``freeze`` names the stage
+    (a layer-name prefix such as ``"conv3"``) up to which layers stay frozen.
     """
     import keras
 
@@ -112,7 +118,19 @@ def train(
         verbose = 1 if sys.stdout.isatty() else 2
 
     keras.utils.set_random_seed(seed)
-    input_shape = info.default_input_shape
+    source = None
+    if init_from is not None:
+        source, source_record = load_run(init_from)
+        if source_record.get("model") not in (None, info.name):
+            raise KerasdlError(
+                f"{init_from} holds a {source_record['model']!r} run, not {info.name!r}",
+                argument="init_from")
+        input_shape = tuple(source.input_shape[1:])
+    elif freeze is not None:
+        raise KerasdlError("freeze needs init_from (a trained run to fine-tune)",
+                           argument="freeze")
+    else:
+        input_shape = info.default_input_shape
     data = task.load_data(
         dataset,
         input_shape=input_shape,
@@ -123,7 +141,15 @@ def train(
         max_examples=max_examples,
         seed=seed,
     )
-    model = task.build_model(info, data)
+    if source is None:
+        model = task.build_model(info, data)
+    else:
+        from kerasdl.train.transfer import freeze_up_to, replace_head
+
+        same_classes = source_record.get("class_names") == list(data.class_names)
+        model = source if same_classes else replace_head(source, data.num_classes)
+        if freeze:
+            freeze_up_to(model, freeze)
     steps = math.ceil(data.num_examples["train"] / recipe.batch_size)
     model.compile(
         optimizer=recipe.make_optimizer(steps),
@@ -173,6 +199,9 @@ def train(
         "parameters": int(model.count_params()),
         "seed": seed,
     }
+    if init_from is not None:
+        record["fine_tuned_from"] = os.path.abspath(os.fspath(init_from))
+        record["frozen_up_to"] = freeze
     write_json(os.path.join(run_dir, "history.json"), _history(run_dir, history.history))
     write_json(os.path.join(run_dir, RUN_FILE), record)
     print(f"{task.summary({'dataset': dataset, **metrics})}; training took "
