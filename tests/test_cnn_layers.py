@@ -26,3 +26,18 @@ def test_zero_pad_shortcut_subsamples_and_pads():
     assert y.shape == (2, 2, 2, 8)
     np.testing.assert_array_equal(y[..., 2:5], x[:, ::2, ::2, :])  # 5 zeros: 2 before, 3 after
     assert not y[..., :2].any() and not y[..., 5:].any()
+
+
+def test_highway_gates_start_closed_so_the_input_is_carried():
+    """Gate bias -2: T = sigmoid(-2) = 0.12 at the start, so a fresh highway layer passes
+    about 88% of its input through (Srivastava et al. 2015, Sec. 2.2); with the gate
+    forced open (+10) it is a plain layer and the input is not carried."""
+    from kerasdl.layers import HighwayDense
+
+    x = np.random.default_rng(0).normal(size=(64, 32)).astype("float32")
+    carried = HighwayDense(gate_bias=-2.0)
+    y = keras.ops.convert_to_numpy(carried(x))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(carried.gate.bias), -2.0)
+    plain = keras.ops.convert_to_numpy(HighwayDense(gate_bias=10.0)(x))
+    corr = lambda a, b: np.corrcoef(a.ravel(), b.ravel())[0, 1]  # noqa: E731
+    assert corr(x, y) > 0.9 > corr(x, plain)

@@ -1,7 +1,15 @@
 """Model families. Each module below registers its builders when imported; the list is
 explicit so that what is registered is visible here, not hidden in star-imports."""
 
-from kerasdl.models.cnn import alexnet, densenet, lenet, resnet, seed_cnns, vgg  # noqa: F401
+from kerasdl.models.cnn import (  # noqa: F401
+    alexnet,
+    densenet,
+    highway,
+    lenet,
+    resnet,
+    seed_cnns,
+    vgg,
+)
 from kerasdl.models.keras_applications import (  # noqa: F401
     KERAS_APPLICATIONS,
     load_keras_applications_weights,
