@@ -139,6 +139,8 @@ def test_test_only_models_are_registered():
 def test_builds_and_outputs_have_documented_shape(name):
     info, kwargs, model = _setup(name)
     assert isinstance(model, keras.Model), f"{name}: builder returned {type(model)}"
+    if "name" in kwargs:
+        assert model.name == kwargs["name"], f"{name}: model named {model.name!r}"
     x = make_inputs(info, kwargs, model)
     outputs = _as_numpy_list(model(x, training=False))
     expected = _expected_shapes(info, kwargs)

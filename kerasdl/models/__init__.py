@@ -9,6 +9,7 @@ from kerasdl.models.cnn import (  # noqa: F401
     resnet,
     seed_cnns,
     vgg,
+    xception,
 )
 from kerasdl.models.keras_applications import (  # noqa: F401
     KERAS_APPLICATIONS,

@@ -19,6 +19,7 @@ KERAS_APPLICATIONS = {
     "densenet201": "DenseNet201",
     "vgg16": "VGG16",
     "vgg19": "VGG19",
+    "xception": "Xception",
     "resnet50": "ResNet50",
     "resnet101": "ResNet101",
     "resnet152": "ResNet152",
@@ -67,25 +68,32 @@ def load_keras_applications_weights(model, source, architecture=None):
             theirs = keras_applications_model(architecture, **kwargs)
             theirs.load_weights(path)
             source = theirs
-    unused = {layer.name for layer in source.layers if layer.weights}
+    theirs_by_name = {layer.name: layer for layer in source.layers if layer.weights}
+    pairs, ours_left = [], []
     for layer in model.layers:
         if not layer.weights:
             continue
-        try:
-            theirs = source.get_layer(layer.name)
-        except ValueError:
-            raise KerasdlError(
-                f"{source.name} has no layer {layer.name!r}; is it the same network?",
-                argument="source") from None
-        shapes = [tuple(w.shape) for w in layer.weights]
+        if layer.name in theirs_by_name:
+            pairs.append((layer, theirs_by_name.pop(layer.name)))
+        else:
+            ours_left.append(layer)
+    # keras.applications leaves some layers unnamed (Xception's shortcut convolutions):
+    # those are matched in order, by class and weight shapes.
+    theirs_left = list(theirs_by_name.values())
+    if len(ours_left) != len(theirs_left):
+        names = [layer.name for layer in ours_left[:5]]
+        raise KerasdlError(
+            f"{source.name} has no layer for {names} ({len(ours_left)} of ours and "
+            f"{len(theirs_left)} of theirs unmatched by name); is it the same network?",
+            argument="source")
+    pairs += list(zip(ours_left, theirs_left))
+    for ours, theirs in pairs:
+        shapes = [tuple(w.shape) for w in ours.weights]
         their_shapes = [tuple(w.shape) for w in theirs.weights]
-        if shapes != their_shapes:
+        if type(ours) is not type(theirs) or shapes != their_shapes:
             raise KerasdlError(
-                f"layer {layer.name!r}: our weights {shapes} but {source.name}'s "
-                f"{their_shapes}", argument="source")
-        layer.set_weights(theirs.get_weights())
-        unused.discard(layer.name)
-    if unused:
-        raise KerasdlError(f"{source.name} has weighted layers with no counterpart here: "
-                           f"{sorted(unused)[:5]}", argument="source")
+                f"layer {ours.name!r} ({type(ours).__name__} {shapes}) does not match "
+                f"{source.name}'s {theirs.name!r} ({type(theirs).__name__} {their_shapes})",
+                argument="source")
+        ours.set_weights(theirs.get_weights())
     return model
