@@ -71,3 +71,21 @@ def classifier(x, num_classes, classifier_activation=None, dropout_rate=0.0, nam
     if classifier_activation is not None:
         x = keras.layers.Activation(classifier_activation, name=f"{name}_{classifier_activation}")(x)
     return x
+
+
+POOLINGS = (None, "avg", "max")
+
+
+def pooled_head(x, *, include_top, pooling, num_classes, classifier_activation=None,
+                dropout_rate=0.0):
+    """The end of a convolutional classifier, as keras.applications names it: global
+    average pooling (``avg_pool``) and the classifier (``predictions``) when
+    ``include_top``; else the feature map, pooled by ``pooling`` (None, "avg", "max")."""
+    if include_top:
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        return classifier(x, num_classes, classifier_activation, dropout_rate, name="predictions")
+    if pooling == "avg":
+        return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x

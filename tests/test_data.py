@@ -1,6 +1,5 @@
 """kerasdl.data on the real offline TFDS copies (TFDS_DATA_DIR) and the embedded digits."""
 
-import os
 import time
 
 import numpy as np

@@ -7,7 +7,6 @@ model's size: every kerasdl image model scales its own input
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Callable
 

@@ -18,7 +18,7 @@ import keras
 from kerasdl.blocks import FeatureTaps
 from kerasdl.blocks.dense import apply_dense_block, apply_transition
 from kerasdl.errors import check_choice, check_fraction, check_positive_int
-from kerasdl.heads import check_classifier_args, classifier
+from kerasdl.heads import POOLINGS, check_classifier_args, pooled_head
 from kerasdl.layers.preprocessing import apply_input_scaling
 from kerasdl.registry import ParamCount, Variant, register_family
 
@@ -64,7 +64,7 @@ def build_densenet(
     blocks = len(config.layers_per_block)
     input_shape = check_classifier_args(input_shape, num_classes, include_top, dropout_rate,
                                         min_size=4 * 2 ** (blocks - 1))
-    check_choice(pooling, (None, "avg", "max"), "pooling")
+    check_choice(pooling, POOLINGS, "pooling")
     inputs = keras.Input(shape=input_shape, name="image")
     x = apply_input_scaling(inputs, input_scaling)
     taps = FeatureTaps()
@@ -86,13 +86,8 @@ def build_densenet(
     x = taps.record(keras.layers.Activation("relu", name="relu")(x), stride)
     if features_only:
         return keras.Model(inputs, taps.outputs(), name=name)
-    if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = classifier(x, num_classes, classifier_activation, dropout_rate, name="predictions")
-    elif pooling == "avg":
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    x = pooled_head(x, include_top=include_top, pooling=pooling, num_classes=num_classes,
+                    classifier_activation=classifier_activation, dropout_rate=dropout_rate)
     return keras.Model(inputs, x, name=name)
 
 

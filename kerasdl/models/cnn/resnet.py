@@ -50,7 +50,7 @@ from kerasdl.blocks import (
 )
 from kerasdl.blocks.residual import SHORTCUTS
 from kerasdl.errors import KerasdlError, check_choice, check_fraction, check_positive_int
-from kerasdl.heads import check_classifier_args, classifier
+from kerasdl.heads import POOLINGS, check_classifier_args, pooled_head
 from kerasdl.layers.preprocessing import apply_input_scaling
 from kerasdl.registry import ParamCount, Variant, register_family
 from kerasdl.train.recipes import Recipe
@@ -64,7 +64,6 @@ PAPER_WRN = "Zagoruyko, Komodakis, Wide Residual Networks, BMVC 2016"
 BLOCKS = ("basic", "bottleneck", "preact_bottleneck", "preact_basic")
 PREACT = ("preact_bottleneck", "preact_basic")
 STEMS = ("imagenet", "cifar")
-POOLINGS = (None, "avg", "max")
 
 
 @dataclass(frozen=True)
@@ -221,13 +220,8 @@ def build_resnet(
     x = _stages(x, config, stride, taps)
     if features_only:
         return keras.Model(inputs, taps.outputs(), name=name)
-    if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = classifier(x, num_classes, classifier_activation, dropout_rate, name="predictions")
-    elif pooling == "avg":
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    x = pooled_head(x, include_top=include_top, pooling=pooling, num_classes=num_classes,
+                    classifier_activation=classifier_activation, dropout_rate=dropout_rate)
     return keras.Model(inputs, x, name=name)
 
 

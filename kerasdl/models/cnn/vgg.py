@@ -25,14 +25,13 @@ import keras
 
 from kerasdl.blocks import FeatureTaps
 from kerasdl.errors import KerasdlError, check_choice, check_fraction, check_positive_int
-from kerasdl.heads import check_classifier_args, classifier
+from kerasdl.heads import POOLINGS, check_classifier_args, classifier, pooled_head
 from kerasdl.layers.normalization import LocalResponseNormalization
 from kerasdl.layers.preprocessing import apply_input_scaling
 from kerasdl.registry import Variant, register_family
 
 PAPER = ("Simonyan, Zisserman, Very Deep Convolutional Networks for Large-Scale Image "
          "Recognition, ICLR 2015")
-POOLINGS = (None, "avg", "max")
 
 
 def _conv_spec(spec):
@@ -117,10 +116,8 @@ def build_vgg(
             if config.fc_dropout_rate:
                 x = keras.layers.Dropout(config.fc_dropout_rate, name=f"fc{j}_dropout")(x)
         x = classifier(x, num_classes, classifier_activation, dropout_rate, name="predictions")
-    elif pooling == "avg":
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    else:
+        x = pooled_head(x, include_top=False, pooling=pooling, num_classes=num_classes)
     return keras.Model(inputs, x, name=name)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import keras
 
 from kerasdl.errors import check_choice, check_positive_int
-from kerasdl.heads import check_classifier_args, classifier
+from kerasdl.heads import POOLINGS, check_classifier_args, pooled_head
 from kerasdl.layers.preprocessing import apply_input_scaling
 from kerasdl.registry import Variant, register_family
 
@@ -85,7 +85,7 @@ def build_xception(
     stem convolutions give maps a few pixels short of exact strides)."""
     input_shape = check_classifier_args(input_shape, num_classes, include_top, dropout_rate,
                                         min_size=71)
-    check_choice(pooling, (None, "avg", "max"), "pooling")
+    check_choice(pooling, POOLINGS, "pooling")
     c = config
     inputs = keras.Input(shape=input_shape, name="image")
     x = apply_input_scaling(inputs, input_scaling)
@@ -110,13 +110,8 @@ def build_xception(
         x = keras.layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=layer)(x)
         x = keras.layers.BatchNormalization(name=f"{layer}_bn")(x)
         x = keras.layers.Activation("relu", name=f"{layer}_act")(x)
-    if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = classifier(x, num_classes, classifier_activation, dropout_rate, name="predictions")
-    elif pooling == "avg":
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    x = pooled_head(x, include_top=include_top, pooling=pooling, num_classes=num_classes,
+                    classifier_activation=classifier_activation, dropout_rate=dropout_rate)
     return keras.Model(inputs, x, name=name)
 
 
