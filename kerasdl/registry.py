@@ -234,12 +234,15 @@ def _check_name(name):
                            argument="name")
 
 
+def _check_kind(family, task, target):
+    check_choice(family, FAMILIES, "family")
+    check_choice(task, TASKS, "task")
+    check_choice(target, TARGETS, "target")
+
+
 def _store(info: ModelInfo):
     """Add ``info``; the same name twice is an error unless it is the same builder and
     variant being re-imported (which happens when a module is reloaded)."""
-    check_choice(info.family, FAMILIES, "family")
-    check_choice(info.task, TASKS, "task")
-    check_choice(info.target, TARGETS, "target")
     existing = _REGISTRY.get(info.name)
     if existing is not None:
         same = (
@@ -283,8 +286,7 @@ def register_model(
     """Decorator that registers a lone builder function under ``name``. A family with
     several variants registers them as rows with :func:`register_family` instead."""
     _check_name(name)
-    check_choice(task, TASKS, "task")
-    check_choice(target, TARGETS, "target")
+    _check_kind(family, task, target)
 
     def decorator(builder):
         if default_input_shape is None:
@@ -334,6 +336,7 @@ def register_family(
     The builder takes the row's settings as ``config=`` plus the standard arguments
     (``input_shape``, ``num_classes``, ..., ``name``). Adding a variant is adding a row.
     """
+    _check_kind(family, task, target)
     params = inspect.signature(builder).parameters
     if "config" not in params:
         raise TypeError(f"family builder {builder.__qualname__} must take a `config` argument")

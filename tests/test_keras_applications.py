@@ -10,7 +10,6 @@ import kerasdl
 from kerasdl.models import KERAS_APPLICATIONS, load_keras_applications_weights
 from kerasdl.models.keras_applications import keras_applications_model
 
-ON_TENSORFLOW = keras.config.backend() == "tensorflow"
 PREPROCESS = {
     "xception": keras.applications.xception.preprocess_input,
     "densenet121": keras.applications.densenet.preprocess_input,

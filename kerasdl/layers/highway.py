@@ -17,9 +17,6 @@ class _Highway(keras.layers.Layer):
         self.activation = keras.activations.get(activation)
         self.gate_bias = float(gate_bias)
 
-    def _sublayers(self, units):  # pragma: no cover - defined by subclasses
-        raise NotImplementedError
-
     def call(self, inputs):
         h = self.activation(self.transform(inputs))
         t = ops.sigmoid(self.gate(inputs))
