@@ -89,3 +89,16 @@ def pooled_head(x, *, include_top, pooling, num_classes, classifier_activation=N
     if pooling == "max":
         return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
     return x
+
+
+def main_output_model(model):
+    """The single-output network inside a training model whose output is a dict of heads
+    (``{"predictions": main, "aux1": ...}``): the same layers and weights without the
+    auxiliary heads. A single-output model is returned as is."""
+    outputs = model.output
+    if not isinstance(outputs, dict):
+        return model
+    if "predictions" not in outputs:
+        raise KerasdlError(f"{model.name} has outputs {sorted(outputs)} but no "
+                           "'predictions' head to keep", argument="model")
+    return keras.Model(model.inputs, outputs["predictions"], name=model.name)

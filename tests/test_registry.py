@@ -83,8 +83,8 @@ def test_list_models_is_sorted_and_contains_seed_and_test_models():
 
 
 def test_list_models_pattern():
-    assert kerasdl.list_models("*lenet*") == ["lenet5", "lenet5_modern"]
-    assert kerasdl.list_models("*LENET*") == ["lenet5", "lenet5_modern"]
+    assert kerasdl.list_models("lenet*") == ["lenet5", "lenet5_modern"]
+    assert kerasdl.list_models("LENET*") == ["lenet5", "lenet5_modern"]
     assert kerasdl.list_models("lenet5") == ["lenet5"]
     assert kerasdl.list_models("no_such_*") == []
 

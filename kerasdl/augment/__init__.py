@@ -17,8 +17,9 @@ def make_augmentation(preset, image_shape, fill_value=0.0, seed=0):
     """Return ``fn(images, labels) -> (images, labels)`` for a preset, or None for "none".
 
     * ``"shift"``: random translation by up to 2 pixels each way (for 28-32 px digits).
-    * ``"cifar"``: random translation by up to 4 pixels (the CIFAR ResNets' 4-pixel
-      padding and random 32x32 crop) and horizontal flips (He et al. 2015, Sec. 4.2).
+    * ``"cifar"``: random whole-pixel translation by up to 4 pixels, the same as the CIFAR
+      ResNets' zero padding by 4 and random 32x32 crop, and horizontal flips (He et al.
+      2015, Sec. 4.2).
     * ``"affine"``: the same shift plus rotation up to about 8 degrees and zoom up to 8%,
       the kind of small distortions LeCun et al. (1998) added to reach 0.8% on MNIST.
     Empty space is filled with ``fill_value`` (0: black, for raw pixels).
@@ -30,8 +31,12 @@ def make_augmentation(preset, image_shape, fill_value=0.0, seed=0):
     height, width = image_shape[0], image_shape[1]
     fill = {"fill_mode": "constant", "fill_value": float(fill_value)}
     shift = 4.0 if preset == "cifar" else 2.0
+    # Nearest-neighbour sampling keeps CIFAR's shifts whole pixels, as a crop would be:
+    # bilinear sampling at fractional offsets would also blur every training image.
+    interpolation = "nearest" if preset == "cifar" else "bilinear"
     layers = [
-        keras.layers.RandomTranslation(shift / height, shift / width, seed=seed, **fill),
+        keras.layers.RandomTranslation(shift / height, shift / width, seed=seed,
+                                       interpolation=interpolation, **fill),
     ]
     if preset == "cifar":
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed + 1))

@@ -4,6 +4,7 @@ explicit so that what is registered is visible here, not hidden in star-imports.
 from kerasdl.models.cnn import (  # noqa: F401
     alexnet,
     densenet,
+    googlenet,
     highway,
     lenet,
     resnet,

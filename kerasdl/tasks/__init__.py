@@ -30,13 +30,23 @@ class Task:
         """The recipe's augmentation preset as a ``(x, y) -> (x, y)`` hook, or None."""
         return None
 
-    def build_model(self, info, data, **overrides):
-        """The registered model, sized for ``data`` (input shape, number of classes...)."""
+    def build_model(self, info, data, recipe=None, **overrides):
+        """The registered model, sized for ``data`` (input shape, number of classes...),
+        in its training form for ``recipe`` (e.g. with auxiliary outputs)."""
         raise NotImplementedError
 
-    def compile_kwargs(self):
-        """``loss`` and ``metrics`` for ``model.compile``."""
+    def compile_kwargs(self, model=None, recipe=None):
+        """``loss``, ``metrics`` (and ``loss_weights``) for ``model.compile``."""
         raise NotImplementedError
+
+    def fit_data(self, model, data):
+        """``(train, validation, test)`` pipelines whose targets match ``model``'s
+        outputs (validation None when the run holds none out)."""
+        return data.train, data.validation, data.test
+
+    def inference_model(self, model):
+        """The model a run saves, evaluates and exports, from its training form."""
+        return model
 
     def evaluate(self, model, data, batch_size=256):
         """Test metrics of a trained model, as a flat dict of floats."""

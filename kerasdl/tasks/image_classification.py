@@ -34,16 +34,48 @@ class ImageClassification(Task):
         # Images are raw pixels here, so the fill value 0 is black.
         return make_augmentation(preset, tuple(input_shape[:2]), 0.0, seed)
 
-    def build_model(self, info, data, **overrides):
-        return info.build(input_shape=data.image_shape, num_classes=data.num_classes, **overrides)
+    def build_model(self, info, data, recipe=None, **overrides):
+        if recipe is not None and recipe.aux_loss_weight:
+            if "aux_classifiers" not in info.default_kwargs():
+                raise KerasdlError(
+                    f"the recipe sets aux_loss_weight={recipe.aux_loss_weight}, but "
+                    f"{info.name!r} has no auxiliary classifiers", argument="recipe")
+            overrides = {"aux_classifiers": True, **overrides}
+        return info.build(**{**overrides, "input_shape": data.image_shape,
+                             "num_classes": data.num_classes})
 
-    def compile_kwargs(self):
+    def compile_kwargs(self, model=None, recipe=None):
         import keras
 
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        outputs = model.output if model is not None else None
+        if not isinstance(outputs, dict):
+            return {"loss": loss, "metrics": ["accuracy"]}
+        # A training model with auxiliary classifiers: every head learns the labels, the
+        # auxiliary losses discounted by the recipe's weight; accuracy of the main head.
+        weight = recipe.aux_loss_weight if recipe is not None else 0.0
         return {
-            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            "metrics": ["accuracy"],
+            "loss": {key: loss for key in outputs},
+            "loss_weights": {key: 1.0 if key == "predictions" else weight for key in outputs},
+            "metrics": {"predictions": ["accuracy"]},
         }
+
+    def fit_data(self, model, data):
+        outputs = model.output
+        splits = (data.train, data.validation, data.test)
+        if not isinstance(outputs, dict):
+            return splits
+        keys = tuple(outputs)
+
+        def targets(x, y):
+            return x, {key: y for key in keys}
+
+        return tuple(None if ds is None else ds.map(targets) for ds in splits)
+
+    def inference_model(self, model):
+        from kerasdl.heads import main_output_model
+
+        return main_output_model(model)
 
     def evaluate(self, model, data, batch_size=256):
         import keras

@@ -27,6 +27,9 @@ class Recipe:
     ``weight_decay`` is AdamW's (or SGD's) decoupled decay (0.0 means none). ``momentum`` and
     ``nesterov`` apply to SGD. ``ema_momentum`` > 0 keeps an exponential moving average of
     the weights (Polyak averaging) and ends training with the averaged weights.
+    ``aux_loss_weight`` > 0 trains the model's auxiliary classifiers (a builder with an
+    ``aux_classifiers`` argument, such as GoogLeNet's) with their losses weighted so; the
+    run saves the single-output model.
     """
 
     optimizer: str = "adam"
@@ -39,6 +42,7 @@ class Recipe:
     momentum: float = 0.9
     nesterov: bool = True
     ema_momentum: float = 0.0
+    aux_loss_weight: float = 0.0
     augmentation: str = "none"
     validation_fraction: float = 0.1
     notes: str = ""
@@ -59,6 +63,9 @@ class Recipe:
         if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
             raise KerasdlError(f"weight_decay must be >= 0, got {self.weight_decay!r}",
                                argument="weight_decay")
+        if not (isinstance(self.aux_loss_weight, (int, float)) and self.aux_loss_weight >= 0):
+            raise KerasdlError(f"aux_loss_weight must be >= 0, got {self.aux_loss_weight!r}",
+                               argument="aux_loss_weight")
         if not (isinstance(self.warmup_epochs, (int, float)) and self.warmup_epochs >= 0):
             raise KerasdlError(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}",
                                argument="warmup_epochs")

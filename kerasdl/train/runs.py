@@ -79,6 +79,7 @@ def train(
     jit_compile=None,
     init_from=None,
     freeze=None,
+    model_kwargs=None,
 ):
     """Train ``model_name`` on ``dataset`` (default: the model's registered dataset) with
     its recipe; return the run record (dict).
@@ -92,9 +93,13 @@ def train(
     Fine-tuning: ``init_from`` is a finished run folder whose trained model starts this
     run (its classifier is replaced when the classes differ); ``freeze`` names the stage
     (a layer-name prefix such as ``"conv3"``) up to which layers stay frozen.
+
+    ``model_kwargs`` overrides builder arguments or settings-row fields for this run (e.g.
+    ``{"dropout_rate": 0.3}``); the run record keeps them.
     """
     import keras
 
+    import kerasdl.callbacks
     from kerasdl.tasks import get_task
     from kerasdl.train.recipes import get_recipe
 
@@ -126,11 +131,17 @@ def train(
                 f"{init_from} holds a {source_record['model']!r} run, not {info.name!r}",
                 argument="init_from")
         input_shape = tuple(source.input_shape[1:])
+        if model_kwargs:
+            raise KerasdlError("model_kwargs cannot change a model that init_from loads",
+                               argument="model_kwargs")
     elif freeze is not None:
         raise KerasdlError("freeze needs init_from (a trained run to fine-tune)",
                            argument="freeze")
     else:
-        input_shape = info.default_input_shape
+        input_shape = tuple((model_kwargs or {}).get("input_shape") or info.default_input_shape)
+    if "num_classes" in (model_kwargs or {}):
+        raise KerasdlError("num_classes comes from the dataset; leave it out of model_kwargs",
+                           argument="model_kwargs")
     data = task.load_data(
         dataset,
         input_shape=input_shape,
@@ -142,7 +153,7 @@ def train(
         seed=seed,
     )
     if source is None:
-        model = task.build_model(info, data)
+        model = task.build_model(info, data, recipe=recipe, **(model_kwargs or {}))
     else:
         from kerasdl.train.transfer import freeze_up_to, replace_head
 
@@ -154,7 +165,7 @@ def train(
     model.compile(
         optimizer=recipe.make_optimizer(steps),
         jit_compile=default_jit_compile() if jit_compile is None else jit_compile,
-        **task.compile_kwargs(),
+        **task.compile_kwargs(model, recipe),
     )
     os.makedirs(run_dir, exist_ok=True)
     resuming = os.path.isdir(backup_dir)
@@ -166,21 +177,28 @@ def train(
         f"{steps} steps -> {run_dir}",
         flush=True,
     )
+    train_data, validation_data, test_data = task.fit_data(model, data)
+    # Without a validation split (a recipe that trains on the whole training set, as the
+    # papers' final runs do) the epoch log gets the test curve instead, for plotting only:
+    # nothing is chosen on it, the recipe fixes the epochs in advance.
+    test_curve = validation_data is None and test_data is not None
     all_callbacks = [
         keras.callbacks.BackupAndRestore(backup_dir),
+        *([kerasdl.callbacks.TestCurve(test_data)] if test_curve else []),
         keras.callbacks.CSVLogger(log_path, append=True),
         *callbacks,
     ]
     start = time.perf_counter()
     history = model.fit(
-        data.train,
-        validation_data=data.validation,
+        train_data,
+        validation_data=validation_data,
         epochs=recipe.epochs,
         callbacks=all_callbacks,
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles
     )
     train_seconds = time.perf_counter() - start
+    model = task.inference_model(model)
     metrics = task.evaluate(model, data)
     save_model(model, model_path, overwrite=True)
     record = {
@@ -194,11 +212,15 @@ def train(
         "recipe": recipe.to_dict(),
         "epochs_run_this_session": len(history.history.get("loss", [])),
         "resumed": resuming,
+        "test_curve": test_curve,
         "train_seconds_this_session": round(train_seconds, 1),
         **{k: v for k, v in metrics.items() if k != "test_examples"},
         "parameters": int(model.count_params()),
         "seed": seed,
     }
+    if model_kwargs:
+        record["model_kwargs"] = {k: v if isinstance(v, (int, float, str, bool, type(None)))
+                                  else repr(v) for k, v in model_kwargs.items()}
     if init_from is not None:
         record["fine_tuned_from"] = os.path.abspath(os.fspath(init_from))
         record["frozen_up_to"] = freeze
@@ -216,7 +238,10 @@ def _history(run_dir, history):
         with open(path) as f:
             rows = list(csv.DictReader(f))
         if rows:
-            return {k: [float(r[k]) for r in rows] for k in rows[0]}
+            # CSVLogger writes "NA" columns for validation metrics a run without a
+            # validation split never has.
+            return {k: [float("nan") if r[k] == "NA" else float(r[k]) for r in rows]
+                    for k in rows[0] if any(r[k] != "NA" for r in rows)}
     return {k: [float(x) for x in v] for k, v in history.items()}
 
 

@@ -258,14 +258,21 @@ def _cifar_trainable(n):
 
 # The paper trains the CIFAR nets with SGD (momentum 0.9, weight decay 1e-4, batch 128,
 # lr 0.1 divided by 10 at 32k and 48k of 64k iterations: 182 epochs) on 4-pixel-padded
-# random crops and flips. This provisional recipe keeps SGD, the augmentation and the
-# batch, with a cosine schedule over fewer epochs; the CIFAR training issue tunes it.
+# random crops and flips, on all 50k training images (its 45k/5k split only chose the
+# schedule). This recipe keeps the optimiser, batch, augmentation and the whole training
+# set, and swaps the step schedule for warm-up + cosine over 60 epochs, a third of the
+# paper's: cosine decay reaches a given accuracy in fewer epochs than steps do.
+# Weight decay: Keras applies it decoupled (w -= lr * wd * w, outside the momentum), while
+# the paper's L2 term passes through momentum, which multiplies its steady-state step by
+# 1 / (1 - 0.9) = 10. So Keras' 5e-3 is the usual short-schedule L2 of 5e-4; the stronger
+# regularisation than the paper's 1e-4 makes up for the shorter schedule.
 _CIFAR_RECIPE = Recipe(
-    optimizer="sgd", learning_rate=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4,
-    schedule="cosine", warmup_epochs=2.0, epochs=40, batch_size=128, augmentation="cifar",
-    validation_fraction=0.1,
-    notes="SGD 0.1 (Nesterov 0.9), weight decay 5e-4, 2-epoch warm-up then cosine, "
-          "4 px shifts and flips; provisional (CIFAR ResNet issue)",
+    optimizer="sgd", learning_rate=0.1, momentum=0.9, nesterov=True, weight_decay=5e-3,
+    schedule="cosine", warmup_epochs=1.0, epochs=60, batch_size=128, augmentation="cifar",
+    validation_fraction=0.0,
+    notes="SGD 0.1 (Nesterov 0.9), decoupled weight decay 5e-3 (= L2 5e-4 through "
+          "momentum), 1-epoch warm-up then cosine over 60 epochs, whole-pixel 4 px shifts "
+          "and flips, all 50,000 training images (the test curve is logged for plotting)",
 )
 
 
