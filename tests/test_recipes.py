@@ -1,5 +1,6 @@
 """Training recipes and the warm-up + cosine schedule."""
 
+import json
 import math
 
 import keras
@@ -85,3 +86,32 @@ def test_schedule_deserializes_by_its_registered_name():
     assert config["registered_name"] == "kerasdl>WarmupCosine"
     restored = keras.saving.deserialize_keras_object(config)
     assert isinstance(restored, WarmupCosine) and restored.total_steps == 50
+
+
+def test_cifar_shifts_are_whole_pixels_and_flips():
+    """The "cifar" preset equals zero padding plus a random crop: every output pixel is
+    an input pixel or black padding, never a blend of two."""
+    from kerasdl.augment import make_augmentation
+
+    augment = make_augmentation("cifar", (32, 32), seed=3)
+    rng = np.random.default_rng(0)
+    images = rng.integers(1, 256, (16, 32, 32, 3)).astype("float32")
+    out, _ = augment(images, np.zeros(16))
+    out = keras.ops.convert_to_numpy(out)
+    assert not np.allclose(out, images)
+    allowed = set(np.unique(images)) | {0.0}
+    assert set(np.unique(out)) <= allowed
+
+
+def test_a_run_without_validation_logs_the_test_curve(tmp_path):
+    from kerasdl.train import train
+
+    recipe = get_recipe("lenet5").replace(epochs=2, validation_fraction=0.0)
+    record = train("lenet5", "mnist", output_dir=str(tmp_path / "run"), recipe=recipe,
+                   max_examples=128, verbose=0)
+    assert record["test_curve"] is True
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(history["test_accuracy"]) == 2
+    assert not any(key.startswith("val_") for key in history)
+    # The last epoch's logged test accuracy is the final model's.
+    assert history["test_accuracy"][-1] == pytest.approx(record["test_accuracy"], abs=1e-6)
