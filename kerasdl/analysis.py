@@ -1,5 +1,5 @@
 """Model analysis: parameters by layer, multiply-accumulates (MACs) counted from the
-layers of a built model, and depth in weighted layers.
+layers of a built model, depth in weighted layers, and the theoretical receptive field.
 
 MACs count the multiplications of convolutions, dense layers and LeNet's trainable
 subsampling (one per output); additions of biases, BatchNorm (foldable into the
@@ -10,10 +10,15 @@ figures (VGG16: 15.5 G multiply-adds at 224x224).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from fractions import Fraction
 
 import keras
 
-__all__ = ["layer_macs", "count_macs", "weighted_depth", "summarize"]
+from kerasdl.errors import KerasdlError
+
+__all__ = ["ReceptiveField", "layer_macs", "count_macs", "weighted_depth", "receptive_field",
+           "summarize"]
 
 
 def _spatial(shape):
@@ -74,12 +79,249 @@ def weighted_depth(model):
     return sum(isinstance(layer, kinds) for layer in _layers(model))
 
 
+# ---------------------------------------------------------------------------- receptive field
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """The theoretical receptive field of one feature map.
+
+    Attributes:
+        size: input pixels one unit of the map sees, per spatial axis (height, width).
+        jump: input pixels between neighbouring units, per spatial axis: the cumulative
+            stride (a ``Fraction`` below 1 after upsampling).
+        layer: the name of the layer that outputs the map.
+    """
+
+    size: tuple
+    jump: tuple
+    layer: str
+
+
+_CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+          keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D,
+          keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+_TRANSPOSED_CONVS = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
+                     keras.layers.Conv3DTranspose)
+_POOLS = (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D,
+          keras.layers.AveragePooling1D, keras.layers.AveragePooling2D,
+          keras.layers.AveragePooling3D)
+_UPSAMPLING = (keras.layers.UpSampling1D, keras.layers.UpSampling2D, keras.layers.UpSampling3D)
+# Layers after which a tensor is no longer a map over input positions.
+_ENDS = (keras.layers.Flatten, keras.layers.Reshape,
+         keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D,
+         keras.layers.GlobalAveragePooling3D, keras.layers.GlobalMaxPooling1D,
+         keras.layers.GlobalMaxPooling2D, keras.layers.GlobalMaxPooling3D,
+         keras.layers.AdaptiveAveragePooling1D, keras.layers.AdaptiveAveragePooling2D,
+         keras.layers.AdaptiveAveragePooling3D, keras.layers.AdaptiveMaxPooling1D,
+         keras.layers.AdaptiveMaxPooling2D, keras.layers.AdaptiveMaxPooling3D)
+# Every unit sees every position: no finite receptive field to report.
+_GLOBAL_MIXING = (keras.layers.MultiHeadAttention, keras.layers.Attention,
+                  keras.layers.AdditiveAttention)
+
+
+def _per_axis(value, axes):
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * axes
+    if len(values) != axes:
+        raise KerasdlError(f"expected {axes} values per spatial axis, got {value!r}")
+    return tuple(int(v) for v in values)
+
+
+def _geometry(layer, axes):
+    """``(kernel, stride, dilation, transposed)`` per axis of a layer that moves over the
+    spatial axes, or None for any other layer."""
+    from kerasdl.layers import TrainableSubsampling, ZeroPadShortcut
+
+    def axis(v):
+        return _per_axis(v, axes)
+
+    if isinstance(layer, _CONVS + _TRANSPOSED_CONVS):
+        return (axis(layer.kernel_size), axis(layer.strides), axis(layer.dilation_rate),
+                isinstance(layer, _TRANSPOSED_CONVS))
+    if isinstance(layer, _POOLS):
+        return axis(layer.pool_size), axis(layer.strides), axis(1), False
+    if isinstance(layer, TrainableSubsampling):
+        return axis(layer.pool_size), axis(layer.pool_size), axis(1), False
+    if isinstance(layer, ZeroPadShortcut):
+        return axis(1), axis(layer.stride), axis(1), False
+    if isinstance(layer, keras.layers.Layer) and hasattr(layer, "kernel_size"):
+        # A convolution of kerasdl's own (ConnectionTableConv2D, HighwayConv2D) or any
+        # layer that names its kernel as Keras' convolutions do.
+        return (axis(layer.kernel_size), axis(getattr(layer, "strides", 1)),
+                axis(getattr(layer, "dilation_rate", 1)), False)
+    return None
+
+
+def _spatial_shape(tensor):
+    return tuple(tensor.shape[1:-1])
+
+
+def _has_spatial_sublayers(layer):
+    """Whether a layer holds a convolution or pooling that moves over positions."""
+    subs = layer._flatten_layers(include_self=False) if hasattr(layer, "_flatten_layers") else ()
+    for sub in subs:
+        for attribute in ("kernel_size", "pool_size", "strides", "dilation_rate"):
+            value = getattr(sub, attribute, 1)
+            if any(v != 1 for v in (value if isinstance(value, (tuple, list)) else (value,))):
+                return True
+    return False
+
+
+def _through(op, node, fields):
+    """The field of each output of ``node`` from ``fields`` of its inputs (None: the
+    tensor is not a map over input positions)."""
+    outputs = node.outputs
+    spatial_in = [f for f in fields if f is not None]
+    if not spatial_in or isinstance(op, _ENDS):
+        return [None] * len(outputs)
+    if isinstance(op, _GLOBAL_MIXING):
+        raise KerasdlError(f"layer {op.name!r} ({type(op).__name__}) mixes every position: "
+                           "its receptive field is the whole input")
+    # Where branches meet (Add, Concatenate, Multiply...) the field is the largest over
+    # the paths: the maximum size and jump of the spatial inputs.
+    size = tuple(map(max, zip(*(f[0] for f in spatial_in))))
+    jump = tuple(map(max, zip(*(f[1] for f in spatial_in))))
+    axes = len(size)
+    geometry = _geometry(op, axes) if isinstance(op, keras.layers.Layer) else None
+    if geometry is not None:
+        kernel, strides, dilation, transposed = geometry
+        size, jump = zip(*(_step(r, j, k, s, d, transposed)
+                           for r, j, k, s, d in zip(size, jump, kernel, strides, dilation)))
+    elif isinstance(op, _UPSAMPLING):
+        jump = tuple(Fraction(j) / s for j, s in zip(jump, _per_axis(op.size, axes)))
+    elif not (isinstance(op, keras.layers.Dense) or _is_pointwise(op, node, fields)):
+        raise KerasdlError(
+            f"receptive_field does not know how layer {op.name!r} ({type(op).__name__}) "
+            "moves over the spatial axes")
+    return [(size, jump) if len(out.shape) == axes + 2 else None for out in outputs]
+
+
+def _is_pointwise(op, node, fields):
+    """A layer that keeps the spatial shape and holds no convolution or pooling of its
+    own acts on each position alone (activations, normalisation, merges, padding and
+    cropping, which shift positions but not the field, ...)."""
+    if isinstance(op, (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D,
+                       keras.layers.ZeroPadding3D, keras.layers.Cropping1D,
+                       keras.layers.Cropping2D, keras.layers.Cropping3D)):
+        return True
+    if isinstance(op, keras.layers.Layer) and _has_spatial_sublayers(op):
+        return False
+    spatial = [t for t, f in zip(node.input_tensors, fields) if f is not None]
+    return all(_spatial_shape(out) == _spatial_shape(t) for t in spatial for out in node.outputs)
+
+
+def _step(r, j, k, s, d, transposed):
+    k_eff = d * (k - 1) + 1
+    if transposed:
+        # An output unit gathers at most ceil(k_eff / s) neighbouring input units.
+        return r + (-(-k_eff // s) - 1) * j, Fraction(j) / s
+    return r + (k_eff - 1) * j, j * s
+
+
+def _graph(model):
+    if hasattr(model, "_nodes_by_depth"):
+        return model
+    functional = getattr(model, "_functional", None)  # a built Sequential model
+    if functional is None:
+        raise KerasdlError(f"receptive_field needs a functional (or built Sequential) model; "
+                           f"{model.name!r} is a {type(model).__name__}")
+    return functional
+
+
+def _propagate(model, input_fields, fields, ends):
+    """Walk ``model``'s graph in topological order, filling ``fields`` (tensor id ->
+    ``(size, jump, layer)``); ``ends`` collects the maps where the spatial part stops."""
+    graph = _graph(model)
+    for tensor, field in zip(graph.inputs, input_fields):
+        if field is not None:
+            fields[id(tensor)] = field
+    for depth in sorted(graph._nodes_by_depth, reverse=True):
+        for node in graph._nodes_by_depth[depth]:
+            op = node.operation
+            if node.is_input:
+                continue
+            inputs = [fields.get(id(t)) for t in node.input_tensors]
+            if isinstance(op, keras.Model):
+                outs = _propagate(op, inputs, fields, ends)
+            else:
+                outs = [None if f is None else (*f, op.name)
+                        for f in _through(op, node, [None if i is None else i[:2]
+                                                     for i in inputs])]
+                if not any(outs):
+                    ends.extend(f for f in inputs if f is not None)
+            for tensor, field in zip(node.outputs, outs):
+                if field is not None:
+                    fields[id(tensor)] = field
+    return [fields.get(id(t)) for t in graph.outputs]
+
+
+def _as_result(field):
+    size, jump, layer = field
+    jump = tuple(int(j) if Fraction(j).denominator == 1 else Fraction(j) for j in jump)
+    return ReceptiveField(size=tuple(int(r) for r in size), jump=jump, layer=layer)
+
+
+def receptive_field(model, tensor=None):
+    """The theoretical receptive field of a feature map of ``model``: by default its last
+    spatial map (the one its global pooling, ``Flatten`` or output takes; the deepest
+    when there are several), or ``tensor``, any tensor of the model's graph (e.g.
+    ``model.get_layer("block3_pool").output``, or one output of a ``features_only``
+    model).
+
+    From each input image position (size 1, jump 1), layer by layer along the graph:
+    a convolution or pooling with kernel ``k``, stride ``s`` and dilation ``d`` (Keras'
+    Conv/DepthwiseConv/SeparableConv and pooling layers, LeNet's subsampling and
+    connection-table layers, highway convolutions, option-A shortcuts) gives
+    ``size + d (k - 1) jump`` and ``jump s``; upsampling divides the jump; layers
+    that act on each position alone (activations, normalisation, padding, per-position
+    ``Dense``) keep both. Where branches meet (ResNet's Add, DenseNet's and Inception's
+    Concatenate) the maximum over the paths is taken. Global pooling, ``Flatten`` and
+    ``Reshape`` end the spatial part, which is also why squeeze-and-excitation gates do
+    not count as seeing the whole image. Padding is not modelled: at the borders part of
+    the field lies outside the image. Channels-last layout is assumed.
+
+    Returns:
+        a :class:`ReceptiveField` (``size`` and ``jump`` per spatial axis, ``layer``).
+
+    Raises:
+        KerasdlError: the model has no spatial map, ``tensor`` is not a spatial map of
+            its graph, or a layer changes the spatial shape in a way this does not know.
+    """
+    graph = _graph(model)
+    start = [((1,) * (len(t.shape) - 2), (1,) * (len(t.shape) - 2), t.name)
+             if len(t.shape) >= 3 else None for t in graph.inputs]
+    fields, ends = {}, []
+    outputs = _propagate(model, start, fields, ends)
+    if tensor is not None:
+        field = fields.get(id(tensor))
+        if field is None:
+            raise KerasdlError(f"{getattr(tensor, 'name', tensor)!r} is not a spatial map of "
+                               f"{model.name!r}'s graph", argument="tensor")
+        return _as_result(field)
+    # Maps that some convolution or pooling made (not the input pixels themselves, as an
+    # MLP flattens them), in graph order; the deepest wins, the later one on a tie.
+    candidates = [f for f in ends + outputs
+                  if f is not None and any(v != 1 for v in (*f[0], *f[1]))]
+    if not candidates:
+        raise KerasdlError(f"{model.name!r} has no spatial feature map", argument="model")
+    order = {id(f): i for i, f in enumerate(candidates)}
+    return _as_result(max(candidates, key=lambda f: (max(f[1]), max(f[0]), order[id(f)])))
+
+
 def summarize(model):
-    """``{"parameters", "macs", "depth", "layers": [(name, params, macs)]}``."""
+    """``{"parameters", "macs", "depth", "receptive_field", "layers": [(name, params,
+    macs)]}``; ``receptive_field`` is that of the last spatial map (see
+    :func:`receptive_field`), None for a model without one or with a layer it cannot
+    follow."""
     rows = [(layer.name, layer.count_params(), layer_macs(layer)) for layer in _layers(model)]
+    try:
+        field = receptive_field(model)
+    except KerasdlError:
+        field = None
     return {
         "parameters": model.count_params(),
         "macs": sum(r[2] for r in rows),
         "depth": weighted_depth(model),
+        "receptive_field": field,
         "layers": rows,
     }

@@ -118,7 +118,9 @@ class ModelInfo:
         reference_kwargs: the configuration the reference counts refer to.
         default_input_shape: the model's default ``input_shape`` (without batch).
         test_kwargs: a tiny configuration that builds and trains in well under a second.
-        tags: free-form labels; ``"mobile"`` makes the contract check TFLite export.
+        tags: free-form labels; ``"mobile"`` makes the contract check TFLite export,
+            ``"no_feature_maps"`` that the builder refuses ``features_only=True`` (a
+            family builder that takes it, for a variant with no spatial maps).
         inputs: one :class:`InputDecl` per model input, in ``model.inputs`` order.
         output_shape: the documented output shape without batch, as a template whose
             entries are ints, argument names (``"num_classes"``) or ``None`` (any size);

@@ -12,6 +12,8 @@ model. The test-only models in ``tests/contract_models.py`` (registered by ``con
 before collection) cover token inputs, two inputs and a model with its own ``train_step``.
 
 Models tagged ``heavy`` skip the reference-configuration build unless KERASDL_HEAVY=1.
+Models whose builder takes ``features_only`` have their feature taps checked, unless
+tagged ``no_feature_maps`` (then the builder must refuse ``features_only=True``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import numpy as np
 import pytest
 
 import kerasdl
+from kerasdl.analysis import receptive_field
+from kerasdl.errors import KerasdlError
 from kerasdl.registry import ParamCount, resolve_template
 from tests.contract_models import TEST_MODELS
 
@@ -33,7 +37,10 @@ TFLITE_ATOL = 1e-4  # times the output scale, max(1, max |output|)
 
 ALL_MODELS = kerasdl.list_models()
 MOBILE_MODELS = kerasdl.list_models(tags="mobile")
-FEATURE_MODELS = [n for n in ALL_MODELS if "features_only" in kerasdl.model_info(n).default_kwargs()]
+_TAKES_FEATURES = [n for n in ALL_MODELS
+                   if "features_only" in kerasdl.model_info(n).default_kwargs()]
+NO_FEATURE_MAPS = kerasdl.list_models(tags="no_feature_maps")
+FEATURE_MODELS = [n for n in _TAKES_FEATURES if n not in NO_FEATURE_MAPS]
 RUN_HEAVY = os.environ.get("KERASDL_HEAVY") == "1"
 ON_TENSORFLOW = keras.config.backend() == "tensorflow"
 
@@ -255,22 +262,64 @@ def test_custom_layers_round_trip_their_config(name):
 
 @pytest.mark.parametrize("name", FEATURE_MODELS)
 def test_feature_taps(name):
-    """``features_only=True`` returns ``{"stride_S": map}``: one map per stride from 2
-    up, each ``ceil(size / S)`` on a side."""
+    """``features_only=True`` returns ``{"stride_S": map}``, the last map at each stride
+    (timm's convention), and none of the classifier's layers.
+
+    The labels are checked against the layers, not trusted: the cumulative stride
+    (``jump``) of the layers up to each map, computed from their strides by
+    :func:`kerasdl.analysis.receptive_field`, must be ``S`` on both axes, and the strides
+    must be powers of 2, from 2 up, strictly increasing.
+
+    Sizes, for an ``n``-pixel side: "same" padding gives ``ceil(n / S)`` positions;
+    "valid" convolutions and pooling give fewer, but no fewer than the positions whose
+    whole receptive field ``r`` lies inside the image, ``floor((n - r) / S) + 1`` (exact
+    for a chain of valid layers; padding only adds positions). So each side must lie in
+    ``[max(1, floor((n - r) / S) + 1), ceil(n / S)]``: "same" nets meet the upper end,
+    valid ones (LeNet's C5: 1x1, r = 32 = n) the lower, and a map at a wrong stride or
+    taken after a wrong layer falls outside."""
     info = kerasdl.model_info(name)
     model = kerasdl.create_model(name, **{**info.test_kwargs, "features_only": True})
     kwargs = info.resolved_kwargs(**info.test_kwargs)
     x = make_inputs(info, kwargs, model)
     outputs = model(x, training=False)
     assert isinstance(outputs, dict) and outputs, f"{name}: no feature maps"
+    assert all(key.startswith("stride_") for key in outputs), f"{name}: keys {list(outputs)}"
     strides = [int(key.split("_")[1]) for key in outputs]
-    assert strides == sorted(strides) and strides[0] >= 2, f"{name}: strides {strides}"
-    height, width = x.shape[1:3]
+    assert strides == sorted(set(strides)) and strides[0] >= 2, f"{name}: strides {strides}"
+    assert all(s & (s - 1) == 0 for s in strides), f"{name}: strides {strides} not powers of 2"
+
+    # The head: the full model's layers after its last spatial map.
+    full = kerasdl.create_model(name, **info.test_kwargs)
+    trunk = keras.Model(full.inputs, full.get_layer(receptive_field(full).layer).output)
+    head = {layer.name for layer in full.layers} - {layer.name for layer in trunk.layers}
+    assert head, f"{name}: found no classifier head in the full model"
+    inside = head & {layer.name for layer in model.layers}
+    assert not inside, f"{name}: the feature model holds classifier layers {sorted(inside)}"
+
+    size = x.shape[1:3]
     for stride, (key, tensor) in zip(strides, outputs.items()):
+        field = receptive_field(model, model.output[key])
+        assert field.jump == (stride, stride), (
+            f"{name}: {key} is at stride {field.jump} of the input, by its layers "
+            f"(taken after {field.layer!r})")
         shape = tuple(keras.ops.shape(tensor))
-        assert shape[1:3] == (-(-height // stride), -(-width // stride)), (
-            f"{name}: {key} has shape {shape} for a {height}x{width} input")
+        for axis, (n, r) in enumerate(zip(size, field.size)):
+            low, high = max(1, (n - r) // stride + 1), -(-n // stride)
+            assert low <= shape[1 + axis] <= high, (
+                f"{name}: {key} has shape {shape} for a {tuple(size)} input; side {axis} "
+                f"should be in [{low}, {high}] (receptive field {r})")
         assert np.isfinite(keras.ops.convert_to_numpy(tensor)).all()
+
+
+@pytest.mark.parametrize("name", NO_FEATURE_MAPS)
+def test_models_without_feature_maps_refuse_features_only(name):
+    """A variant tagged ``no_feature_maps`` (its family builder takes ``features_only``)
+    raises a :class:`KerasdlError` for ``features_only=True`` instead of returning
+    something that is not a feature map."""
+    assert name in _TAKES_FEATURES, f"{name} is tagged no_feature_maps but takes no features_only"
+    info = kerasdl.model_info(name)
+    with pytest.raises(KerasdlError, match="features_only"):
+        kerasdl.create_model(name, **{**info.test_kwargs, "features_only": True})
 
 
 def _count(model, trainable_only):

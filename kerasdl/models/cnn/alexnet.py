@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import keras
 
+from kerasdl.blocks import FeatureTaps
 from kerasdl.errors import check_fraction, check_positive_int
 from kerasdl.heads import check_classifier_args, classifier
 from kerasdl.layers.normalization import LocalResponseNormalization
@@ -69,38 +70,55 @@ def build_alexnet(
     classifier_activation=None,
     dropout_rate=0.0,
     input_scaling="imagenet",
+    features_only=False,
     name="alexnet",
 ):
     """AlexNet or ZFNet from its settings row; arguments as
-    :func:`kerasdl.models.cnn.resnet.build_resnet`. No ``features_only``: the valid
-    convolutions make these maps no exact stride of the input, and nothing uses these
-    networks as encoders."""
+    :func:`kerasdl.models.cnn.resnet.build_resnet`.
+
+    ``features_only=True`` returns ``{"stride_S": map}``, the last map at each stride, as
+    timm's ``features_only``: AlexNet's conv1 (after norm1; stride 4, its 11x11/4 conv1
+    skips stride 2), conv2 (after norm2; 8), conv5 (16) and pool5 (32); ZFNet's conv1 (2),
+    pool1 (4), conv2 (8), conv5 (16) and pool5 (32). The valid convolutions and pooling
+    leave each map a little smaller than the input size over the stride (AlexNet at
+    227x227: 55, 27, 13 and 6 pixels)."""
     input_shape = check_classifier_args(input_shape, num_classes, include_top, dropout_rate,
                                         min_size=63)
     c = config
     inputs = keras.Input(shape=input_shape, name="image")
     x = apply_input_scaling(inputs, input_scaling)
+    taps = FeatureTaps()
+    stride = c.conv1_stride
     if c.conv1_padding:
         x = keras.layers.ZeroPadding2D(c.conv1_padding, name="conv1_pad")(x)
     x = keras.layers.Conv2D(c.filters[0], c.conv1_kernel, strides=c.conv1_stride,
                             activation="relu", name="conv1")(x)
     if c.lrn:
         x = LocalResponseNormalization(name="norm1")(x)
+    taps.record(x, stride)
     # ZFNet's maps (55, 13) need pooling that rounds up; AlexNet's overlapping pooling
     # divides exactly.
     pool_padding = "same" if c.conv2_stride > 1 else "valid"
     x = keras.layers.MaxPooling2D(3, strides=2, padding=pool_padding, name="pool1")(x)
+    stride *= 2
+    taps.record(x, stride)
     conv2_padding = "valid" if c.conv2_stride > 1 else "same"
     x = keras.layers.Conv2D(c.filters[1], 5, strides=c.conv2_stride, padding=conv2_padding,
                             groups=c.groups, activation="relu", name="conv2")(x)
     if c.lrn:
         x = LocalResponseNormalization(name="norm2")(x)
+    stride *= c.conv2_stride
+    taps.record(x, stride)
     x = keras.layers.MaxPooling2D(3, strides=2, padding=pool_padding, name="pool2")(x)
+    stride *= 2
     # conv3 sees both towers (the paper's only cross-GPU convolution).
     for i, groups in ((3, 1), (4, c.groups), (5, c.groups)):
         x = keras.layers.Conv2D(c.filters[i - 1], 3, padding="same", groups=groups,
                                 activation="relu", name=f"conv{i}")(x)
-    x = keras.layers.MaxPooling2D(3, strides=2, name="pool5")(x)
+    taps.record(x, stride)
+    x = taps.record(keras.layers.MaxPooling2D(3, strides=2, name="pool5")(x), stride * 2)
+    if features_only:
+        return keras.Model(inputs, taps.outputs(), name=name)
     if include_top:
         x = keras.layers.Flatten(name="flatten")(x)
         for j in (6, 7):

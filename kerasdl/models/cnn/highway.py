@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import keras
 
-from kerasdl.errors import check_choice, check_positive_int
+from kerasdl.blocks import FeatureTaps
+from kerasdl.errors import KerasdlError, check_choice, check_positive_int
 from kerasdl.heads import check_classifier_args, classifier
 from kerasdl.layers.highway import HighwayConv2D, HighwayDense
 from kerasdl.layers.preprocessing import apply_input_scaling
@@ -60,9 +61,21 @@ def build_highway(
     classifier_activation=None,
     dropout_rate=0.0,
     input_scaling="unit",
+    features_only=False,
     name="highway",
 ):
-    """A highway network from its settings row (see the module docstring)."""
+    """A highway network from its settings row (see the module docstring); arguments
+    as :func:`kerasdl.models.cnn.resnet.build_resnet`.
+
+    ``features_only=True`` (convolutional networks only: the MLP has no feature maps)
+    returns ``{"stride_S": map}``, the last map at each stride, as timm's
+    ``features_only``: stage ``s``'s last highway convolution at stride ``2**(s - 1)``
+    from 2 up, and the last stage's pooling at ``2**stages`` (strides 2, 4 and 8 for
+    ``highway_cnn``)."""
+    if features_only and config.kind == "dense":
+        raise KerasdlError("features_only=True needs a convolutional highway network "
+                           "(kind='conv'); the highway MLP has no feature maps",
+                           argument="features_only")
     input_shape = check_classifier_args(
         input_shape, num_classes, include_top, dropout_rate,
         min_size=1 if config.kind == "dense" else 2 ** len(config.stage_filters))
@@ -74,12 +87,16 @@ def build_highway(
         for i in range(1, config.depth + 1):
             x = HighwayDense(gate_bias=config.gate_bias, name=f"highway{i}")(x)
     else:
+        taps = FeatureTaps()
         for s, filters in enumerate(config.stage_filters, start=1):
             x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu",
                                     kernel_initializer="he_normal", name=f"stage{s}_conv")(x)
             for i in range(1, config.layers_per_stage + 1):
                 x = HighwayConv2D(3, gate_bias=config.gate_bias, name=f"stage{s}_highway{i}")(x)
-            x = keras.layers.MaxPooling2D(2, name=f"stage{s}_pool")(x)
+            taps.record(x, 2 ** (s - 1))
+            x = taps.record(keras.layers.MaxPooling2D(2, name=f"stage{s}_pool")(x), 2 ** s)
+        if features_only:
+            return keras.Model(inputs, taps.outputs(), name=name)
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if include_top:
         x = classifier(x, num_classes, classifier_activation, dropout_rate, name="predictions")
@@ -99,6 +116,8 @@ register_family(
             reference_params={"hand count: 784x50 + 50 = 39,250; 10 x 2 x (50x50 + 50) = "
                               "51,000; 50x10 + 10 = 510": 90_760},
             test_kwargs={"input_shape": (8, 8, 1), "num_classes": 3, "depth": 3, "units": 6},
+            # No spatial maps: the contract checks that features_only=True is refused.
+            tags=("no_feature_maps",),
             default_dataset="mnist",
             recipe=Recipe(epochs=10, learning_rate=1e-3, notes="Adam, warm-up + cosine"),
         ),

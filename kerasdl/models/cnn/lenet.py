@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import keras
 
+from kerasdl.blocks import FeatureTaps
 from kerasdl.errors import check_choice
 from kerasdl.heads import check_classifier_args, classifier
 from kerasdl.layers.lenet import (
@@ -96,6 +97,7 @@ def build_lenet5(
     classifier_activation=None,
     dropout_rate=0.0,
     input_scaling="lenet",
+    features_only=False,
     name="lenet5",
 ):
     """LeNet-5 from its settings row; ``lenet5`` and ``lenet5_modern`` are registered rows.
@@ -109,6 +111,9 @@ def build_lenet5(
         dropout_rate: dropout before the output layer (not in the paper; default 0).
         input_scaling: how the first layer scales raw pixels (see
             :func:`kerasdl.layers.preprocessing.make_input_scaling`); None for none.
+        features_only: return ``{"stride_2": C3's maps, "stride_4": C5's maps}`` (the
+            last map at each stride; 10x10 and 1x1 at 32x32, C5 seeing the whole input)
+            instead of the classifier, as timm's ``features_only``.
         name: the Keras model name.
     """
     input_shape = check_classifier_args(input_shape, num_classes, include_top, dropout_rate,
@@ -117,6 +122,7 @@ def build_lenet5(
     init = "lecun_uniform"
     inputs = keras.Input(shape=input_shape, name="image")
     x = apply_input_scaling(inputs, input_scaling)
+    taps = FeatureTaps()
     x = keras.layers.Conv2D(6, 5, kernel_initializer=init, name="c1")(x)
     x = _activation(x, act, "c1_act")
     x = _subsample(x, config.subsampling, act, "s2")
@@ -124,10 +130,12 @@ def build_lenet5(
         x = ConnectionTableConv2D(16, 5, table=LENET5_C3_TABLE, name="c3")(x)
     else:
         x = keras.layers.Conv2D(16, 5, kernel_initializer=init, name="c3")(x)
-    x = _activation(x, act, "c3_act")
+    x = taps.record(_activation(x, act, "c3_act"), 2)
     x = _subsample(x, config.subsampling, act, "s4")
     x = keras.layers.Conv2D(120, 5, kernel_initializer=init, name="c5")(x)
-    x = _activation(x, act, "c5_act")
+    x = taps.record(_activation(x, act, "c5_act"), 4)
+    if features_only:
+        return keras.Model(inputs, taps.outputs(), name=name)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(84, kernel_initializer=init, name="f6")(x)
     x = _activation(x, act, "f6_act")

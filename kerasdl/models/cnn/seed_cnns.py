@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import keras
 
+from kerasdl.blocks import FeatureTaps
 from kerasdl.errors import KerasdlError, check_choice, check_fraction, check_positive_int
 from kerasdl.heads import check_classifier_args, classifier
 from kerasdl.layers.preprocessing import apply_input_scaling
@@ -77,17 +78,28 @@ def build_plain_cnn(
     classifier_activation=None,
     dropout_rate=0.0,
     input_scaling="unit",
+    features_only=False,
     name="plain_cnn",
 ):
-    """[Conv(ReLU) -> MaxPool 2] x N -> Flatten -> [Dropout] -> Dense(ReLU) -> logits."""
+    """[Conv(ReLU) -> MaxPool 2] x N -> Flatten -> [Dropout] -> Dense(ReLU) -> logits.
+
+    ``features_only=True`` returns ``{"stride_S": map}`` instead, the last map at each
+    stride: the i-th pooling's output, or the convolution after it, at stride ``2**i``
+    (``basic_cnn``: ``stride_2`` only; ``simple_cnn``: conv2's maps at ``stride_2``, pool2's
+    at ``stride_4``), as timm's ``features_only``. Other arguments as
+    :func:`kerasdl.models.cnn.resnet.build_resnet`."""
     input_shape = check_classifier_args(input_shape, num_classes, include_top, dropout_rate,
                                         min_size=config.min_input_size())
     inputs = keras.Input(shape=input_shape, name="image")
     x = apply_input_scaling(inputs, input_scaling)
+    taps = FeatureTaps()
     for i, conv in enumerate(config.conv_layers, start=1):
         x = keras.layers.Conv2D(conv.filters, conv.kernel_size, padding=conv.padding,
                                 activation="relu", name=f"conv{i}")(x)
-        x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
+        taps.record(x, 2 ** (i - 1))
+        x = taps.record(keras.layers.MaxPooling2D(2, name=f"pool{i}")(x), 2 ** i)
+    if features_only:
+        return keras.Model(inputs, taps.outputs(), name=name)
     x = keras.layers.Flatten(name="flatten")(x)
     if config.hidden_dropout_rate:
         x = keras.layers.Dropout(config.hidden_dropout_rate, name="dropout")(x)

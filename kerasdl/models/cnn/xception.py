@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import keras
 
+from kerasdl.blocks import FeatureTaps
 from kerasdl.errors import check_choice, check_positive_int
 from kerasdl.heads import POOLINGS, check_classifier_args, pooled_head
 from kerasdl.layers.preprocessing import apply_input_scaling
@@ -78,24 +79,33 @@ def build_xception(
     classifier_activation=None,
     dropout_rate=0.0,
     input_scaling="symmetric",
+    features_only=False,
     name="xception",
 ):
     """Xception from its settings row; arguments as
-    :func:`kerasdl.models.cnn.resnet.build_resnet` (no ``features_only`` yet: the valid
-    stem convolutions give maps a few pixels short of exact strides)."""
+    :func:`kerasdl.models.cnn.resnet.build_resnet`.
+
+    ``features_only=True`` returns ``{"stride_S": map}``, the last map at each stride, as
+    timm's ``xception``: the second stem convolution (stride 2), the entry-flow blocks
+    (4, 8), the middle flow's last block (16) and the last separable convolution (32).
+    The valid stem convolutions leave the maps a few pixels short of the input size over
+    the stride (147, 74, 37, 19 and 10 at 299x299)."""
     input_shape = check_classifier_args(input_shape, num_classes, include_top, dropout_rate,
                                         min_size=71)
     check_choice(pooling, POOLINGS, "pooling")
     c = config
     inputs = keras.Input(shape=input_shape, name="image")
     x = apply_input_scaling(inputs, input_scaling)
+    taps = FeatureTaps()
     for i, (filters, strides) in enumerate(zip(c.stem_filters, (2, 1)), start=1):
         x = keras.layers.Conv2D(filters, 3, strides=strides, use_bias=False,
                                 name=f"block1_conv{i}")(x)
         x = keras.layers.BatchNormalization(name=f"block1_conv{i}_bn")(x)
         x = keras.layers.Activation("relu", name=f"block1_conv{i}_act")(x)
+    taps.record(x, 2)
     for block, filters in enumerate(c.entry_filters, start=2):
         x = _downsampling_block(x, (filters,), block, first_act=block > 2)
+        taps.record(x, 2 ** block)
     width = c.entry_filters[-1]
     for i in range(c.middle_blocks):
         block = 5 + i
@@ -103,6 +113,7 @@ def build_xception(
         for j in (1, 2, 3):
             x = _sep_bn(x, width, f"block{block}_sepconv{j}", f"block{block}_sepconv{j}_act")
         x = keras.layers.Add(name=f"block{block}_add")([x, residual])
+    taps.record(x, 16)
     exit_block = 5 + c.middle_blocks
     x = _downsampling_block(x, c.exit_filters[:2], exit_block)
     for j, filters in enumerate(c.exit_filters[2:], start=1):
@@ -110,6 +121,9 @@ def build_xception(
         x = keras.layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=layer)(x)
         x = keras.layers.BatchNormalization(name=f"{layer}_bn")(x)
         x = keras.layers.Activation("relu", name=f"{layer}_act")(x)
+    taps.record(x, 32)
+    if features_only:
+        return keras.Model(inputs, taps.outputs(), name=name)
     x = pooled_head(x, include_top=include_top, pooling=pooling, num_classes=num_classes,
                     classifier_activation=classifier_activation, dropout_rate=dropout_rate)
     return keras.Model(inputs, x, name=name)
