@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import keras
 
+from kerasdl.blocks import FeatureTaps
 from kerasdl.errors import KerasdlError, check_positive_int
 from kerasdl.heads import (
     POOLINGS,
@@ -136,6 +137,7 @@ def build_googlenet(
     dropout_rate=0.4,
     input_scaling="imagenet",
     aux_classifiers=False,
+    features_only=False,
     name="googlenet",
 ):
     """GoogLeNet from its settings row; standard arguments as
@@ -144,11 +146,16 @@ def build_googlenet(
     ``aux_classifiers=True`` adds the two auxiliary heads (logits) and returns the
     training model with outputs ``{"predictions", "aux1", "aux2"}``; it needs
     ``include_top`` and inputs of at least 65x65 (the 5x5/3 pool on the 1/16 map).
+    ``features_only=True`` returns ``{"stride_S": map}``: conv1 (2), conv2 (4), and the
+    outputs of modules 3b (8), 4e (16) and 5b (32).
     """
     c = config
     min_size = 65 if aux_classifiers else 1
     input_shape = check_classifier_args(input_shape, num_classes, include_top, dropout_rate,
                                         min_size=min_size)
+    if features_only and aux_classifiers:
+        raise KerasdlError("features_only and aux_classifiers exclude each other",
+                           argument="features_only")
     if aux_classifiers and not include_top:
         raise KerasdlError("aux_classifiers=True needs include_top=True (the auxiliary "
                            "heads are classifiers)", argument="aux_classifiers")
@@ -157,7 +164,8 @@ def build_googlenet(
                            argument="pooling")
     inputs = keras.Input(shape=input_shape, name="image")
     x = apply_input_scaling(inputs, input_scaling)
-    x = _conv(x, c.stem_filters[0], 7, "conv1_7x7", strides=2)
+    taps = FeatureTaps()
+    x = taps.record(_conv(x, c.stem_filters[0], 7, "conv1_7x7", strides=2), 2)
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
     if c.lrn:
         x = LocalResponseNormalization(name="norm1")(x)
@@ -165,16 +173,21 @@ def build_googlenet(
     x = _conv(x, c.stem_filters[2], 3, "conv2_3x3")
     if c.lrn:
         x = LocalResponseNormalization(name="norm2")(x)
+    taps.record(x, 4)
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)
+    stride = 8
     aux = {}
     for row in c.modules:
-        x = inception_module(x, row)
+        x = taps.record(inception_module(x, row), stride)
         if aux_classifiers and row[0] in c.aux_after:
             index = len(aux) + 1
             aux[f"aux{index}"] = _aux_classifier(x, index, c, num_classes)
         if row[0] in c.pool_after:
             x = keras.layers.MaxPooling2D(3, strides=2, padding="same",
                                           name=f"pool_{row[0]}")(x)
+            stride *= 2
+    if features_only:
+        return keras.Model(inputs, taps.outputs(), name=name)
     if not aux_classifiers:
         x = pooled_head(x, include_top=include_top, pooling=pooling, num_classes=num_classes,
                         classifier_activation=classifier_activation, dropout_rate=dropout_rate)
