@@ -85,12 +85,15 @@ def cmd_info(args):
           f"{info.default_dataset or '-'}")
     for key, value in info.config_fields().items():
         print(f"  setting {key} = {value!r}")
-    from kerasdl.analysis import count_macs, weighted_depth
+    from kerasdl.analysis import summarize
 
     model = info.build()
-    print(f"  parameters at the defaults: {model.count_params():,}; "
-          f"{count_macs(model) / 1e9:.3g} GMACs per image at {info.default_input_shape}; "
-          f"{weighted_depth(model)} weighted layers")
+    s = summarize(model)
+    field = s["receptive_field"]
+    print(f"  parameters at the defaults: {s['parameters']:,}; "
+          f"{s['macs'] / 1e9:.3g} GMACs per image at {info.default_input_shape}; "
+          f"{s['depth']} weighted layers; receptive field "
+          f"{'x'.join(str(d) for d in field.size) + ' px' if field else '-'}")
     for source, ref in info.reference_params.items():
         how = " trainable" if getattr(ref, "trainable_only", False) else ""
         extra = f" with {dict(ref.kwargs)}" if getattr(ref, "kwargs", None) else ""

@@ -297,3 +297,12 @@ def test_fine_tune_a_finished_run_on_other_classes(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", "lenet5_modern", "--dataset", "digits",
                            "--freeze", "c3", "--output", str(tmp_path / "x"))
     assert code == 2 and "init_from" in err and "--freeze" in err
+
+
+def test_info_prints_the_analysis(capsys):
+    code, out, _ = run_cli(capsys, "info", "lenet5")
+    assert code == 0
+    assert "parameters at the defaults: 60,850" in out
+    # C5's 5x5 units see the whole 32x32 input (LeCun et al. 1998, Sec. II-B).
+    assert "receptive field 32x32 px" in out
+    assert "weighted layers" in out and "GMACs" in out
