@@ -2,6 +2,8 @@
 exact parameter counts at 1000 classes, the same layer names, and weights that carry over
 so that our model on raw pixels matches theirs on ``preprocess_input`` images."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -10,8 +12,15 @@ import kerasdl
 from kerasdl.models import KERAS_APPLICATIONS, load_keras_applications_weights
 from kerasdl.models.keras_applications import keras_applications_model
 
+# keras.applications leaves some weighted layers unnamed (Xception's shortcut convolutions,
+# most of Inception-ResNet-v2's): ours are matched to those by position.
+PARTLY_UNNAMED = {"xception", "inception_resnet_v2"}
+# Smallest inputs keras.applications accepts (the others take any size used here).
+MIN_SIZE = {"xception": 71, "inception_resnet_v2": 75}
+
 PREPROCESS = {
     "xception": keras.applications.xception.preprocess_input,
+    "inception_resnet_v2": keras.applications.inception_resnet_v2.preprocess_input,
     "densenet121": keras.applications.densenet.preprocess_input,
     "vgg16": keras.applications.vgg16.preprocess_input,
     "resnet50": keras.applications.resnet.preprocess_input,
@@ -23,8 +32,8 @@ PREPROCESS = {
 def test_parameter_count_equals_keras_applications(name):
     # With global pooling the count does not depend on the image size, so a small input
     # gives the 224x224 count; VGG flattens its last feature map, so it needs 224.
-    shape = (224, 224, 3) if name.startswith("vgg") else (71, 71, 3) if name == "xception" \
-        else (32, 32, 3)
+    size = 224 if name.startswith("vgg") else MIN_SIZE.get(name, 32)
+    shape = (size, size, 3)
     theirs = keras_applications_model(name, input_shape=shape)
     ours = kerasdl.create_model(name, input_shape=shape)
     assert ours.count_params() == theirs.count_params()
@@ -32,8 +41,15 @@ def test_parameter_count_equals_keras_applications(name):
     assert theirs.count_params() in registered.values()
     weighted = lambda m: [(l.name, [tuple(w.shape) for w in l.weights])  # noqa: E731
                           for l in m.layers if l.weights]
-    if name == "xception":  # its four shortcut convolutions are unnamed there
+    if name in PARTLY_UNNAMED:
+        # The same shapes in the same order, and every layer keras.applications names
+        # itself (not Keras' automatic "conv2d_7") has that name in ours, at its place.
         assert [w for _, w in weighted(ours)] == [w for _, w in weighted(theirs)]
+        named = {n for n, _ in weighted(theirs)
+                 if not re.fullmatch(r"(conv2d|batch_normalization)(_\d+)?", n)}
+        places = lambda m: [(i, n) for i, (n, _) in enumerate(weighted(m))  # noqa: E731
+                            if n in named]
+        assert named and places(ours) == places(theirs)
     else:
         assert weighted(ours) == weighted(theirs)
 
@@ -41,7 +57,7 @@ def test_parameter_count_equals_keras_applications(name):
 @pytest.mark.parametrize("name", sorted(PREPROCESS))
 def test_weights_transfer_and_outputs_match(name, tmp_path):
     keras.utils.set_random_seed(0)
-    size = 71 if name == "xception" else 64
+    size = MIN_SIZE.get(name, 64)
     theirs = keras_applications_model(name, input_shape=(size, size, 3), classes=7,
                                       classifier_activation=None)
     # Non-trivial BatchNorm statistics, so that copying them is tested too.

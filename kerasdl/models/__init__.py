@@ -6,6 +6,7 @@ from kerasdl.models.cnn import (  # noqa: F401
     densenet,
     googlenet,
     highway,
+    inception_resnet,
     lenet,
     resnet,
     seed_cnns,

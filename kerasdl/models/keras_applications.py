@@ -20,6 +20,7 @@ KERAS_APPLICATIONS = {
     "vgg16": "VGG16",
     "vgg19": "VGG19",
     "xception": "Xception",
+    "inception_resnet_v2": "InceptionResNetV2",
     "resnet50": "ResNet50",
     "resnet101": "ResNet101",
     "resnet152": "ResNet152",
