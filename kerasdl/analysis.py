@@ -69,14 +69,46 @@ def count_macs(model):
     return sum(layer_macs(layer) for layer in _layers(model))
 
 
-def weighted_depth(model):
-    """Convolution and dense layers on the model's longest path is what papers call depth;
-    counting every weighted conv/dense layer gives it for chain-like networks (and counts
-    ResNets' projection shortcuts too, which the papers do not)."""
-    from kerasdl.layers import ConnectionTableConv2D
+_NORMALIZATION = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
+                  keras.layers.GroupNormalization, keras.layers.UnitNormalization)
 
-    kinds = (keras.layers.Conv2D, keras.layers.Dense, ConnectionTableConv2D)
-    return sum(isinstance(layer, kinds) for layer in _layers(model))
+
+def _is_weighted(layer):
+    """A layer with weights of its own that transforms features (convolutions, dense,
+    LeNet's trainable subsampling, highway layers); normalisation layers do not count."""
+    return (not isinstance(layer, (keras.Model, *_NORMALIZATION))
+            and bool(getattr(layer, "weights", None)))
+
+
+def weighted_depth(model):
+    """Depth as the papers count it: layers with weights (convolution, dense, LeNet's
+    trainable subsampling, highway layers; not normalisation) on the longest path from
+    input to output (LeNet-5: 7, VGG-16: 16, GoogLeNet: 22, ResNet-50: 50, DenseNet-121:
+    121).
+    Parallel branches (Inception's, shortcuts) count once, along the longer one; a
+    separable convolution counts as one layer, as in Xception's 36."""
+    graph = _graph(model)
+    depth = {}
+
+    def walk(graph, input_depths):
+        for tensor, d in zip(graph.inputs, input_depths):
+            depth[id(tensor)] = d
+        for level in sorted(graph._nodes_by_depth, reverse=True):
+            for node in graph._nodes_by_depth[level]:
+                if node.is_input:
+                    continue
+                op = node.operation
+                inputs = [depth.get(id(t), 0) for t in node.input_tensors]
+                if isinstance(op, keras.Model):
+                    outs = walk(_graph(op), inputs)
+                else:
+                    d = max(inputs, default=0) + int(_is_weighted(op))
+                    outs = [d] * len(node.outputs)
+                for tensor, d in zip(node.outputs, outs):
+                    depth[id(tensor)] = d
+        return [depth.get(id(t), 0) for t in graph.outputs]
+
+    return max(walk(graph, [0] * len(graph.inputs)), default=0)
 
 
 # ---------------------------------------------------------------------------- receptive field

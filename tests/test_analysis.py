@@ -5,7 +5,13 @@ import keras
 import pytest
 
 import kerasdl
-from kerasdl.analysis import ReceptiveField, count_macs, receptive_field, summarize
+from kerasdl.analysis import (
+    ReceptiveField,
+    count_macs,
+    receptive_field,
+    summarize,
+    weighted_depth,
+)
 from kerasdl.errors import KerasdlError
 
 
@@ -135,3 +141,19 @@ def test_models_without_spatial_maps():
     with pytest.raises(KerasdlError, match="no spatial feature map"):
         receptive_field(mlp)
     assert summarize(mlp)["receptive_field"] is None
+
+
+@pytest.mark.parametrize("name, paper_depth", [
+    ("lenet5", 7),         # LeCun et al. 1998: "7 layers, not counting the input"
+    ("lenet5_modern", 5),  # max pooling instead of trainable subsampling
+    ("vgg16", 16),
+    ("googlenet", 22),     # Szegedy et al. 2015: "22 layers deep when counting only layers with parameters"
+    ("resnet50", 50),      # the projection shortcuts run beside the longer path
+    ("densenet121", 121),
+])
+def test_weighted_depth_is_the_longest_path_the_papers_count(name, paper_depth):
+    # Depth does not depend on the input size: small inputs keep the models light.
+    size = 32 if name != "googlenet" else 64
+    channels = 1 if name.startswith("lenet") else 3
+    model = kerasdl.create_model(name, input_shape=(size, size, channels))
+    assert weighted_depth(model) == paper_depth
