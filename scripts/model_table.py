@@ -1,5 +1,6 @@
 """Print the README's model table from the registry: every registered model (test-only
-models excluded) with its parameter count at its defaults, built here.
+models excluded) with its parameter count, multiply-accumulates per example, depth in
+weighted layers and receptive field (:mod:`kerasdl.analysis`) at its defaults, built here.
 
     .venv/bin/python scripts/model_table.py > /tmp/table.md
 """
@@ -7,11 +8,12 @@ models excluded) with its parameter count at its defaults, built here.
 import gc
 
 import kerasdl
+from kerasdl.analysis import summarize
 
 
 def main():
-    print("| model | params | what it is | reference counts |")
-    print("|---|---:|---|---|")
+    print("| model | input | params | GMACs | depth | receptive field | what it is | reference counts |")
+    print("|---|---|---:|---:|---:|---:|---|---|")
     for name in kerasdl.list_models():
         info = kerasdl.model_info(name)
         if info.family == "test":
@@ -22,7 +24,11 @@ def main():
             f"{' trainable' if getattr(ref, 'trainable_only', False) else ''}: {source}"
             for source, ref in info.reference_params.items()
         ) or "-"
-        print(f"| `{name}` | {model.count_params():,} | {info.description} | {refs} |")
+        s = summarize(model)
+        field = s["receptive_field"]
+        size = "x".join(str(d) for d in model.input_shape[1:])
+        print(f"| `{name}` | {size} | {s['parameters']:,} | {s['macs'] / 1e9:.3g} | "
+              f"{s['depth']} | {field.size[0] if field else '-'} | {info.description} | {refs} |")
         del model
         gc.collect()
 
