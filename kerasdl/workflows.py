@@ -171,3 +171,30 @@ def quickstart(output_root="saved_models", *, overwrite=False, data_dir=None, ep
         for target, measured, ok in rows:
             print(f"  [{'PASS' if ok else 'FAIL'}] {target}: {measured}")
     return record, card, rows
+
+
+def notebook_settings(start=None):
+    """``(smoke, output_root)`` for a chapter notebook.
+
+    ``smoke`` is true when ``KERASDL_SMOKE`` is 1/true/yes (tiny data, one epoch: what the
+    tests run). ``output_root`` is ``KERASDL_OUTPUT`` when set; else, in smoke mode, a
+    new temporary folder (a smoke run never touches real runs), and otherwise
+    ``saved_models/`` of the repository that holds ``start`` (default: the working
+    directory), or ``saved_models/`` beside it outside a checkout.
+    """
+    import tempfile
+
+    smoke = os.environ.get("KERASDL_SMOKE", "").strip().lower() in ("1", "true", "yes")
+    if os.environ.get("KERASDL_OUTPUT"):
+        return smoke, os.environ["KERASDL_OUTPUT"]
+    if smoke:
+        return smoke, tempfile.mkdtemp(prefix="kerasdl_smoke_")
+    here = root = os.path.abspath(start or os.getcwd())
+    while not (os.path.isfile(os.path.join(root, "setup.cfg"))
+               and os.path.isdir(os.path.join(root, "kerasdl"))):
+        parent = os.path.dirname(root)
+        if parent == root:  # not inside the repository: write beside the notebook
+            root = here
+            break
+        root = parent
+    return smoke, os.path.join(root, "saved_models")

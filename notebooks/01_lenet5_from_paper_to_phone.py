@@ -51,7 +51,6 @@
 import json
 import logging
 import os
-import tempfile
 import time
 import warnings
 
@@ -71,29 +70,11 @@ from kerasdl.data import load_image_classification
 from kerasdl.export import TFLiteRunner
 from kerasdl.layers.lenet import LENET5_C3_TABLE
 from kerasdl.train import get_recipe, load_run, train
-from kerasdl.workflows import check_quickstart_targets, export_run
+from kerasdl.workflows import check_quickstart_targets, export_run, notebook_settings
 
-# KERASDL_SMOKE=1: a tiny, fast run (used by the tests); otherwise the real thing.
-SMOKE = os.environ.get("KERASDL_SMOKE", "").strip().lower() in ("1", "true", "yes")
-
-# The repository root is the first folder at or above the working directory that holds
-# setup.cfg and the kerasdl package (the notebook normally runs from notebooks/).
-REPO_ROOT = os.path.abspath(os.getcwd())
-while not (
-    os.path.isfile(os.path.join(REPO_ROOT, "setup.cfg"))
-    and os.path.isdir(os.path.join(REPO_ROOT, "kerasdl"))
-):
-    parent = os.path.dirname(REPO_ROOT)
-    if parent == REPO_ROOT:  # not inside the repository: write next to the notebook
-        REPO_ROOT = os.path.abspath(os.getcwd())
-        break
-    REPO_ROOT = parent
-
-if SMOKE:
-    # Never let a smoke run overwrite a real run in saved_models/.
-    OUTPUT_ROOT = os.environ.get("KERASDL_OUTPUT") or tempfile.mkdtemp(prefix="kerasdl_smoke_")
-else:
-    OUTPUT_ROOT = os.environ.get("KERASDL_OUTPUT", os.path.join(REPO_ROOT, "saved_models"))
+# KERASDL_SMOKE=1: a tiny, fast run (used by the tests) into a temporary folder;
+# otherwise the real thing, in the repository's saved_models/ (or KERASDL_OUTPUT).
+SMOKE, OUTPUT_ROOT = notebook_settings()
 DATASET = "mnist"
 RUN_DIR = os.path.join(OUTPUT_ROOT, "lenet5_mnist")
 SMOKE_EXAMPLES = 512  # examples per split in smoke mode

@@ -102,3 +102,18 @@ def test_notebook_runs_in_smoke_mode(path, smoke_env, tmp_path):
     assert not errors
     # Smoke runs write only under KERASDL_OUTPUT.
     assert any(tmp_path.iterdir()), "the notebook wrote nothing under KERASDL_OUTPUT"
+
+
+def test_notebook_settings_keep_smoke_runs_away_from_saved_models(tmp_path, monkeypatch):
+    from kerasdl.workflows import notebook_settings
+
+    monkeypatch.delenv("KERASDL_OUTPUT", raising=False)
+    monkeypatch.setenv("KERASDL_SMOKE", "1")
+    smoke, root = notebook_settings(start=NOTEBOOK_DIR)
+    assert smoke and not root.startswith(REPO_ROOT)
+    monkeypatch.setenv("KERASDL_SMOKE", "0")
+    assert notebook_settings(start=NOTEBOOK_DIR) == (False, os.path.join(REPO_ROOT, "saved_models"))
+    # Outside a checkout: beside the notebook.
+    assert notebook_settings(start=str(tmp_path)) == (False, str(tmp_path / "saved_models"))
+    monkeypatch.setenv("KERASDL_OUTPUT", str(tmp_path / "out"))
+    assert notebook_settings(start=NOTEBOOK_DIR) == (False, str(tmp_path / "out"))
