@@ -332,11 +332,13 @@ def register_family(
     output_shape: Any = ("num_classes",),
     target: str = "classes",
     default_dataset: str | None = None,
+    recipe: Any = None,
 ) -> list[ModelInfo]:
     """Register each :class:`Variant` row of one family ``builder`` as a model.
 
     The builder takes the row's settings as ``config=`` plus the standard arguments
     (``input_shape``, ``num_classes``, ..., ``name``). Adding a variant is adding a row.
+    ``recipe`` is the family's training recipe, for rows without one of their own.
     """
     _check_kind(family, task, target)
     params = inspect.signature(builder).parameters
@@ -367,7 +369,7 @@ def register_family(
             description=row.description or _first_doc_line(builder),
             config=row.config,
             defaults=dict(row.defaults),
-            recipe=row.recipe,
+            recipe=row.recipe if row.recipe is not None else recipe,
             default_dataset=row.default_dataset or default_dataset,
         )))
     return infos

@@ -115,3 +115,27 @@ def test_a_run_without_validation_logs_the_test_curve(tmp_path):
     assert not any(key.startswith("val_") for key in history)
     # The last epoch's logged test accuracy is the final model's.
     assert history["test_accuracy"][-1] == pytest.approx(record["test_accuracy"], abs=1e-6)
+
+
+def test_paper_recipes_write_down_their_scaling():
+    # VGG (Sec. 3.1): lr 0.01 at batch 256, L2 5e-4 with momentum 0.9.
+    vgg = get_recipe("vgg16")
+    assert vgg.learning_rate == pytest.approx(0.005) and vgg.batch_size == 128
+    assert vgg.weight_decay == pytest.approx(5e-3) and vgg.epochs == 74
+    assert "lr 0.01 at batch 256" in vgg.notes and "decoupled decay 0.005" in vgg.notes
+    assert get_recipe("densenet121").nesterov is True
+    assert get_recipe("googlenet").aux_loss_weight == 0.3
+
+
+def test_every_cnn_has_a_recipe():
+    import kerasdl
+
+    missing = [n for n in kerasdl.list_models(family="cnn")
+               if kerasdl.model_info(n).recipe is None]
+    assert not missing, f"no recipe registered for {missing}"
+
+
+def test_rmsprop_uses_the_inception_settings():
+    optimizer = get_recipe("inception_resnet_v2").make_optimizer(10)
+    assert isinstance(optimizer, keras.optimizers.RMSprop)
+    assert optimizer.rho == 0.9 and optimizer.epsilon == 1.0

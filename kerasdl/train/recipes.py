@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from kerasdl.errors import KerasdlError, check_choice, check_fraction, check_positive_int
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine")
 
 
@@ -24,8 +24,11 @@ class Recipe:
 
     ``learning_rate`` is the peak rate; ``schedule="cosine"`` warms up linearly for
     ``warmup_epochs`` and then decays it to zero along a half cosine by the last step.
-    ``weight_decay`` is AdamW's (or SGD's) decoupled decay (0.0 means none). ``momentum`` and
-    ``nesterov`` apply to SGD. ``ema_momentum`` > 0 keeps an exponential moving average of
+    ``weight_decay`` is AdamW's (or SGD's, RMSprop's) decoupled decay (0.0 means none):
+    ``w -= lr * weight_decay * w`` each step, outside the momentum, so a paper's L2
+    coefficient trained with momentum 0.9 corresponds to 10 times it here. ``momentum``
+    and ``nesterov`` apply to SGD (``momentum`` also to RMSprop, which uses the Inception
+    papers' decay 0.9 and epsilon 1.0). ``ema_momentum`` > 0 keeps an exponential moving average of
     the weights (Polyak averaging) and ends training with the averaged weights.
     ``aux_loss_weight`` > 0 trains the model's auxiliary classifiers (a builder with an
     ``aux_classifiers`` argument, such as GoogLeNet's) with their losses weighted so; the
@@ -96,11 +99,34 @@ class Recipe:
         if self.optimizer == "adamw":
             return keras.optimizers.AdamW(lr, weight_decay=self.weight_decay, **ema)
         decay = {"weight_decay": self.weight_decay} if self.weight_decay else {}
+        if self.optimizer == "rmsprop":
+            return keras.optimizers.RMSprop(lr, rho=0.9, epsilon=1.0, momentum=self.momentum,
+                                            **decay, **ema)
         return keras.optimizers.SGD(lr, momentum=self.momentum, nesterov=self.nesterov,
                                     **decay, **ema)
 
 
 DEFAULT_RECIPE = Recipe(notes="generic default: Adam, warm-up + cosine, 10 epochs")
+
+
+def paper_recipe(*, optimizer="sgd", learning_rate, paper_batch, epochs, l2=0.0,
+                 momentum=0.9, nesterov=False, batch_size=128, warmup_epochs=0.0,
+                 augmentation="cifar", notes=""):
+    """A paper's ImageNet recipe as kerasdl runs it, the scaling written into ``notes``:
+    the learning rate scaled linearly from the paper's batch to ``batch_size`` (Goyal et
+    al. 2017), the paper's L2 coefficient turned into decoupled decay (times
+    ``1 / (1 - momentum)``, what momentum makes of it), and warm-up + cosine decay over
+    the paper's epochs in place of its step, plateau or exponential schedule."""
+    lr = round(learning_rate * batch_size / paper_batch, 10)
+    decay = round(l2 / (1 - momentum) if optimizer == "sgd" else l2, 10)
+    scaling = (f"paper: {optimizer} lr {learning_rate:g} at batch {paper_batch}, L2 {l2:g}, "
+               f"momentum {momentum:g}; here lr {lr:g} at batch {batch_size} (linear "
+               f"scaling), decoupled decay {decay:g}, warm-up + cosine over {epochs} epochs")
+    return Recipe(optimizer=optimizer, learning_rate=lr, momentum=momentum,
+                  nesterov=nesterov, weight_decay=decay, schedule="cosine",
+                  warmup_epochs=warmup_epochs, epochs=epochs, batch_size=batch_size,
+                  augmentation=augmentation, validation_fraction=0.1,
+                  notes=f"{notes}; {scaling}" if notes else scaling)
 
 _OVERRIDES: dict[str, Recipe] = {}
 

@@ -27,6 +27,7 @@ from kerasdl.heads import check_classifier_args, classifier
 from kerasdl.layers.normalization import LocalResponseNormalization
 from kerasdl.layers.preprocessing import apply_input_scaling
 from kerasdl.registry import Variant, register_family
+from kerasdl.train.recipes import paper_recipe
 
 PAPER = ("Krizhevsky, Sutskever, Hinton, ImageNet Classification with Deep Convolutional "
          "Neural Networks, NIPS 2012")
@@ -131,12 +132,19 @@ def build_alexnet(
 
 _TINY = {"filters": (4, 8, 8, 8, 8), "fc_units": 8}
 
+# Krizhevsky et al. 2012, Sec. 5: SGD, batch 128, momentum 0.9, weight decay 5e-4, lr
+# 0.01 divided by 10 when the validation error stopped improving (three times), about 90
+# epochs; Zeiler & Fergus 2013 (Sec. 3) kept it for ZFNet (70 epochs).
+_RECIPE = paper_recipe(learning_rate=0.01, paper_batch=128, l2=5e-4, epochs=90,
+                       notes="Krizhevsky et al. 2012, Sec. 5")
+
 register_family(
     build_alexnet,
     family="cnn",
     task="image_classification",
     paper=PAPER,
     tags=("classic",),
+    recipe=_RECIPE,
     test_kwargs={"input_shape": (67, 67, 3), "num_classes": 3, **_TINY},
     variants=[
         Variant("alexnet", AlexNetConfig(),

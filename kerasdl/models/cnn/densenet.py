@@ -21,6 +21,7 @@ from kerasdl.errors import check_choice, check_fraction, check_positive_int
 from kerasdl.heads import POOLINGS, check_classifier_args, pooled_head
 from kerasdl.layers.preprocessing import apply_input_scaling
 from kerasdl.registry import ParamCount, Variant, register_family
+from kerasdl.train.recipes import paper_recipe
 
 PAPER = ("Huang, Liu, van der Maaten, Weinberger, Densely Connected Convolutional "
          "Networks, CVPR 2017")
@@ -103,12 +104,18 @@ def _row(depth, layers, keras_count, torchvision_count):
     )
 
 
+# Huang et al. 2017, Sec. 4.2: SGD with Nesterov momentum 0.9, batch 256, weight decay
+# 1e-4, lr 0.1 divided by 10 at epochs 30 and 60, 90 epochs.
+_RECIPE = paper_recipe(learning_rate=0.1, paper_batch=256, l2=1e-4, epochs=90,
+                       nesterov=True, warmup_epochs=1.0, notes="Huang et al. 2017, Sec. 4.2")
+
 register_family(
     build_densenet,
     family="cnn",
     task="image_classification",
     paper=PAPER,
     tags=("dense", "keras_applications"),
+    recipe=_RECIPE,
     test_kwargs={"input_shape": (32, 32, 3), "num_classes": 3, "growth_rate": 4,
                  "stem_filters": 8, "layers_per_block": (1, 2, 1, 1)},
     variants=[

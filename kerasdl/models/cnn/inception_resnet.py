@@ -59,6 +59,7 @@ from kerasdl.errors import KerasdlError, check_choice, check_positive_int
 from kerasdl.heads import POOLINGS, check_classifier_args, pooled_head
 from kerasdl.layers.preprocessing import apply_input_scaling
 from kerasdl.registry import Variant, register_family
+from kerasdl.train.recipes import paper_recipe
 
 PAPER = ("Szegedy, Ioffe, Vanhoucke, Alemi, Inception-v4, Inception-ResNet and the Impact "
          "of Residual Connections on Learning, AAAI 2017")
@@ -344,12 +345,21 @@ def thinned(config, filters):
     return {**tables, "final_filters": filters}
 
 
+# Szegedy et al. 2017, Sec. 4: RMSProp (decay 0.9, epsilon 1.0), lr 0.045 decayed by 0.94
+# every 2 epochs; no batch size or epoch count is given (asynchronous training on 20
+# replicas), so the batch is ours (32, for 299x299 inputs) at the published lr, and the
+# epochs are ours (100).
+_RECIPE = paper_recipe(optimizer="rmsprop", learning_rate=0.045, paper_batch=32,
+                       batch_size=32, epochs=100, warmup_epochs=1.0,
+                       notes="Szegedy et al. 2017, Sec. 4; batch 32 and 100 epochs ours")
+
 register_family(
     build_inception_resnet,
     family="cnn",
     task="image_classification",
     paper=PAPER,
     tags=("keras_applications", "inception"),
+    recipe=_RECIPE,
     variants=[
         Variant("inception_resnet_v2", InceptionResNetConfig(),
                 description="Inception-ResNet-v2: stem, 10 A, 20 B, 10 C scaled residual "

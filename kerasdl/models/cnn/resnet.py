@@ -53,7 +53,7 @@ from kerasdl.errors import KerasdlError, check_choice, check_fraction, check_pos
 from kerasdl.heads import POOLINGS, check_classifier_args, pooled_head
 from kerasdl.layers.preprocessing import apply_input_scaling
 from kerasdl.registry import ParamCount, Variant, register_family
-from kerasdl.train.recipes import Recipe
+from kerasdl.train.recipes import Recipe, paper_recipe
 
 PAPER = "He, Zhang, Ren, Sun, Deep Residual Learning for Image Recognition, CVPR 2016"
 PAPER_V2 = "He, Zhang, Ren, Sun, Identity Mappings in Deep Residual Networks, ECCV 2016"
@@ -231,8 +231,18 @@ _KERAS_V1 = {"conv_bias": True, "bn_epsilon": 1.001e-5}
 _TORCHVISION = ParamCount  # trainable-only counts, as torchvision reports them
 
 
+# He et al. 2015, Sec. 3.4: SGD, batch 256, lr 0.1 divided by 10 on plateaus, weight decay
+# 1e-4, momentum 0.9, 60e4 iterations (about 120 epochs). ResNeXt (Xie et al. 2017, Sec.
+# 4) keeps that recipe; SENet (Hu et al. 2018, Sec. 6) trains 100 epochs at batch 1024,
+# lr 0.6 divided by 10 every 30 epochs.
+_IMAGENET_RECIPE = paper_recipe(learning_rate=0.1, paper_batch=256, l2=1e-4, epochs=120,
+                                warmup_epochs=1.0, notes="He et al. 2015, Sec. 3.4")
+_SE_RECIPE = paper_recipe(learning_rate=0.6, paper_batch=1024, l2=1e-4, epochs=100,
+                          warmup_epochs=1.0, notes="Hu et al. 2018, Sec. 6")
+
+
 def _imagenet(name, block, blocks, *, description, references, scaling="imagenet",
-              paper=None, tags=(), test_kwargs=None, **settings):
+              paper=None, tags=(), test_kwargs=None, recipe=_IMAGENET_RECIPE, **settings):
     return Variant(
         name,
         ResNetConfig(block=block, blocks_per_stage=blocks, **settings),
@@ -242,6 +252,7 @@ def _imagenet(name, block, blocks, *, description, references, scaling="imagenet
         paper=paper,
         tags=(*tags, "plain" if settings.get("shortcut") == "none" else "residual"),
         test_kwargs=test_kwargs,
+        recipe=recipe,
     )
 
 
@@ -369,6 +380,7 @@ register_family(
                   references={"keras.applications ResNet152V2": 60_380_648},
                   tags=("keras_applications", "preactivation")),
         _imagenet("se_resnet50", "bottleneck", (3, 4, 6, 3), se_ratio=16, paper=PAPER_SE,
+                  recipe=_SE_RECIPE,
                   description="SE-ResNet-50: ResNet-50 with squeeze-and-excitation (r=16)",
                   references={"Hu et al. 2018 Table 1: 28.1M; timm seresnet50 (trainable)":
                               _TORCHVISION(28_088_024, True)},

@@ -29,6 +29,7 @@ from kerasdl.heads import POOLINGS, check_classifier_args, classifier, pooled_he
 from kerasdl.layers.normalization import LocalResponseNormalization
 from kerasdl.layers.preprocessing import apply_input_scaling
 from kerasdl.registry import Variant, register_family
+from kerasdl.train.recipes import paper_recipe
 
 PAPER = ("Simonyan, Zisserman, Very Deep Convolutional Networks for Large-Scale Image "
          "Recognition, ICLR 2015")
@@ -144,12 +145,18 @@ def _row(name, stages, description, references, lrn=False, tags=()):
     )
 
 
+# Simonyan & Zisserman 2015, Sec. 3.1: SGD, batch 256, momentum 0.9, weight decay 5e-4,
+# lr 0.01 divided by 10 three times on plateaus, 74 epochs.
+_RECIPE = paper_recipe(learning_rate=0.01, paper_batch=256, l2=5e-4, epochs=74,
+                       notes="Simonyan & Zisserman 2015, Sec. 3.1")
+
 register_family(
     build_vgg,
     family="cnn",
     task="image_classification",
     paper=PAPER,
     tags=("classic",),
+    recipe=_RECIPE,
     variants=[
         _row("vgg11", A, "VGG configuration A: 8 conv + 3 FC",
              {"Table 2: 133M; torchvision vgg11": 132_863_336}),
