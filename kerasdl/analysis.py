@@ -18,7 +18,7 @@ import keras
 from kerasdl.errors import KerasdlError
 
 __all__ = ["ReceptiveField", "layer_macs", "count_macs", "weighted_depth", "receptive_field",
-           "summarize"]
+           "gradient_norms", "summarize"]
 
 
 def _spatial(shape):
@@ -357,3 +357,51 @@ def summarize(model):
         "receptive_field": field,
         "layers": rows,
     }
+
+
+# ---------------------------------------------------------------------------- gradients
+
+
+def gradient_norms(model, x, y, loss=None):
+    """``[(layer name, L2 norm of d loss / d kernel)]`` for each layer with a kernel, in
+    the model's layer order: how strongly the loss reaches each depth (He et al. 2015's
+    degradation problem; the vanishing-gradient plots of the fundamentals chapter).
+
+    ``loss`` defaults to sparse cross-entropy on logits (integer labels ``y``). The
+    forward pass runs in training mode, as during the first step of training. Works on
+    the TensorFlow and JAX backends.
+    """
+    import numpy as np
+
+    loss_fn = loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    kernels = [(layer.name, layer.kernel) for layer in _layers(model)
+               if getattr(layer, "kernel", None) is not None and layer.trainable]
+    if not kernels:
+        raise KerasdlError(f"{model.name!r} has no trainable kernels", argument="model")
+    backend = keras.config.backend()
+    x = keras.ops.convert_to_tensor(np.asarray(x, dtype="float32"))
+    y = keras.ops.convert_to_tensor(np.asarray(y))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            value = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(value, [k.value for _, k in kernels])
+    elif backend == "jax":
+        import jax
+
+        trainable = [v.value for v in model.trainable_variables]
+        others = [v.value for v in model.non_trainable_variables]
+
+        def compute(trainable):
+            out, _ = model.stateless_call(trainable, others, x, training=True)
+            return loss_fn(y, out)
+
+        all_grads = jax.grad(compute)(trainable)
+        by_id = {id(v): g for v, g in zip(model.trainable_variables, all_grads)}
+        grads = [by_id[id(k)] for _, k in kernels]
+    else:
+        raise KerasdlError(f"gradient_norms supports the tensorflow and jax backends, not "
+                           f"{backend!r}", argument="backend")
+    return [(name, float(np.linalg.norm(keras.ops.convert_to_numpy(g))))
+            for (name, _), g in zip(kernels, grads)]

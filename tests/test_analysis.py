@@ -157,3 +157,27 @@ def test_weighted_depth_is_the_longest_path_the_papers_count(name, paper_depth):
     channels = 1 if name.startswith("lenet") else 3
     model = kerasdl.create_model(name, input_shape=(size, size, channels))
     assert weighted_depth(model) == paper_depth
+
+
+def test_gradient_norms_match_a_hand_gradient_and_cover_every_kernel():
+    import numpy as np
+
+    from kerasdl.analysis import gradient_norms
+
+    # One dense layer, MSE: d/dW mean((xW - y)^2) = 2 x^T (xW - y) / n.
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, use_bias=False, name="d")(inputs))
+    x = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]], "float32")
+    y = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")
+    w = keras.ops.convert_to_numpy(model.get_layer("d").kernel)
+    expected = 2 * x.T @ (x @ w - y) / y.size
+    [(name, norm)] = gradient_norms(model, x, y, loss=keras.losses.MeanSquaredError())
+    assert name == "d" and norm == pytest.approx(np.linalg.norm(expected), rel=1e-5)
+
+    # One norm per kernel, in layer order, all finite, for a real CNN.
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (8, 16, 16, 3)).astype("float32")
+    labels = rng.integers(0, 10, 8)
+    norms = gradient_norms(kerasdl.create_model("resnet20", input_shape=(16, 16, 3)),
+                           images, labels)
+    assert len(norms) == 20 and all(np.isfinite(n) and n > 0 for _, n in norms)
