@@ -115,6 +115,7 @@ def test_a_run_without_validation_logs_the_test_curve(tmp_path):
     assert not any(key.startswith("val_") for key in history)
     # The last epoch's logged test accuracy is the final model's.
     assert history["test_accuracy"][-1] == pytest.approx(record["test_accuracy"], abs=1e-6)
+    assert (tmp_path / "run" / "curves.png").is_file()
 
 
 def test_paper_recipes_write_down_their_scaling():
@@ -139,3 +140,26 @@ def test_rmsprop_uses_the_inception_settings():
     optimizer = get_recipe("inception_resnet_v2").make_optimizer(10)
     assert isinstance(optimizer, keras.optimizers.RMSprop)
     assert optimizer.rho == 0.9 and optimizer.epsilon == 1.0
+
+
+def test_plot_curves_draws_a_png_or_nothing_without_matplotlib(tmp_path, monkeypatch):
+    import builtins
+
+    from kerasdl.train.runs import plot_curves
+
+    history = {"loss": [2.0, 1.0], "accuracy": [0.3, 0.6], "test_accuracy": [0.25, 0.5]}
+    path = tmp_path / "curves.png"
+    assert plot_curves(history, str(path), title="t") is True
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]  # no partial file left
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    assert plot_curves(history, str(tmp_path / "other.png")) is False
+    assert not (tmp_path / "other.png").exists()

@@ -6,6 +6,7 @@ A run folder holds::
     model.keras          the trained model (written atomically at the end)
     run.json             model, dataset, recipe, preprocessing, metrics, wall times
     history.json         per-epoch metrics
+    curves.png           loss and accuracy per epoch (when matplotlib is installed)
     training_log.csv     the same, appended epoch by epoch while training
     backup/              BackupAndRestore checkpoint while a run is unfinished
 """
@@ -224,11 +225,52 @@ def train(
     if init_from is not None:
         record["fine_tuned_from"] = os.path.abspath(os.fspath(init_from))
         record["frozen_up_to"] = freeze
-    write_json(os.path.join(run_dir, "history.json"), _history(run_dir, history.history))
+    curves = _history(run_dir, history.history)
+    write_json(os.path.join(run_dir, "history.json"), curves)
     write_json(os.path.join(run_dir, RUN_FILE), record)
+    plotted = plot_curves(curves, os.path.join(run_dir, CURVES_FILE),
+                          title=f"{info.name} on {dataset}")
     print(f"{task.summary({'dataset': dataset, **metrics})}; training took "
-          f"{train_seconds:.0f} s. Saved {model_path}", flush=True)
+          f"{train_seconds:.0f} s. Saved {model_path}"
+          f"{' and ' + CURVES_FILE if plotted else ''}", flush=True)
     return record
+
+
+CURVES_FILE = "curves.png"
+
+
+def plot_curves(history, path, title=""):
+    """Draw a run's per-epoch loss and accuracy (training, and validation or test where
+    logged) into ``path`` (PNG, written atomically). Returns False, drawing nothing,
+    when matplotlib is not installed (it comes with kerasdl's ``notebooks`` extra)."""
+    try:
+        # The object API draws off-screen without touching pyplot's state, so a
+        # notebook's own backend and figures are left alone.
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False
+    from kerasdl.atomic import atomic_file
+
+    metrics = [m for m in ("loss", "accuracy") if m in history]
+    if not metrics:
+        return False
+    fig = Figure(figsize=(5.5 * len(metrics), 3.8))
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics):
+        for prefix, label in (("", "training"), ("val_", "validation"), ("test_", "test")):
+            values = history.get(prefix + metric)
+            if values:
+                ax.plot(range(1, len(values) + 1), values, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_file(path, overwrite=True) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return True
 
 
 def _history(run_dir, history):
