@@ -87,28 +87,12 @@ def weighted_depth(model):
     121).
     Parallel branches (Inception's, shortcuts) count once, along the longer one; a
     separable convolution counts as one layer, as in Xception's 36."""
+    def step(op, node, inputs):
+        depth = max((d for d in inputs if d is not None), default=0) + int(_is_weighted(op))
+        return [depth] * len(node.outputs)
+
     graph = _graph(model)
-    depth = {}
-
-    def walk(graph, input_depths):
-        for tensor, d in zip(graph.inputs, input_depths):
-            depth[id(tensor)] = d
-        for level in sorted(graph._nodes_by_depth, reverse=True):
-            for node in graph._nodes_by_depth[level]:
-                if node.is_input:
-                    continue
-                op = node.operation
-                inputs = [depth.get(id(t), 0) for t in node.input_tensors]
-                if isinstance(op, keras.Model):
-                    outs = walk(_graph(op), inputs)
-                else:
-                    d = max(inputs, default=0) + int(_is_weighted(op))
-                    outs = [d] * len(node.outputs)
-                for tensor, d in zip(node.outputs, outs):
-                    depth[id(tensor)] = d
-        return [depth.get(id(t), 0) for t in graph.outputs]
-
-    return max(walk(graph, [0] * len(graph.inputs)), default=0)
+    return max(_walk(graph, [0] * len(graph.inputs), {}, step), default=0)
 
 
 # ---------------------------------------------------------------------------- receptive field
@@ -260,31 +244,42 @@ def _graph(model):
     return functional
 
 
-def _propagate(model, input_fields, fields, ends):
-    """Walk ``model``'s graph in topological order, filling ``fields`` (tensor id ->
-    ``(size, jump, layer)``); ``ends`` collects the maps where the spatial part stops."""
+def _walk(model, input_values, values, step):
+    """Walk ``model``'s graph in topological order, nested models included, filling
+    ``values`` (tensor id -> value): ``step(op, node, input_values)`` gives the values
+    of each node's outputs (None: no value). Returns the values of the model's outputs."""
     graph = _graph(model)
-    for tensor, field in zip(graph.inputs, input_fields):
-        if field is not None:
-            fields[id(tensor)] = field
+    for tensor, value in zip(graph.inputs, input_values):
+        if value is not None:
+            values[id(tensor)] = value
     for depth in sorted(graph._nodes_by_depth, reverse=True):
         for node in graph._nodes_by_depth[depth]:
-            op = node.operation
             if node.is_input:
                 continue
-            inputs = [fields.get(id(t)) for t in node.input_tensors]
+            op = node.operation
+            inputs = [values.get(id(t)) for t in node.input_tensors]
             if isinstance(op, keras.Model):
-                outs = _propagate(op, inputs, fields, ends)
+                outs = _walk(op, inputs, values, step)
             else:
-                outs = [None if f is None else (*f, op.name)
-                        for f in _through(op, node, [None if i is None else i[:2]
-                                                     for i in inputs])]
-                if not any(outs):
-                    ends.extend(f for f in inputs if f is not None)
-            for tensor, field in zip(node.outputs, outs):
-                if field is not None:
-                    fields[id(tensor)] = field
-    return [fields.get(id(t)) for t in graph.outputs]
+                outs = step(op, node, inputs)
+            for tensor, value in zip(node.outputs, outs):
+                if value is not None:
+                    values[id(tensor)] = value
+    return [values.get(id(t)) for t in graph.outputs]
+
+
+def _propagate(model, input_fields, fields, ends):
+    """Receptive fields along ``model``'s graph into ``fields`` (tensor id -> ``(size,
+    jump, layer)``); ``ends`` collects the maps where the spatial part stops."""
+
+    def step(op, node, inputs):
+        outs = [None if f is None else (*f, op.name)
+                for f in _through(op, node, [None if i is None else i[:2] for i in inputs])]
+        if not any(outs):
+            ends.extend(f for f in inputs if f is not None)
+        return outs
+
+    return _walk(model, input_fields, fields, step)
 
 
 def _as_result(field):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import keras
 
 from kerasdl.blocks import FeatureTaps
-from kerasdl.errors import KerasdlError, check_positive_int
+from kerasdl.errors import KerasdlError, check_choice, check_positive_int
 from kerasdl.heads import (
     POOLINGS,
     check_classifier_args,
@@ -160,9 +160,7 @@ def build_googlenet(
     if aux_classifiers and not include_top:
         raise KerasdlError("aux_classifiers=True needs include_top=True (the auxiliary "
                            "heads are classifiers)", argument="aux_classifiers")
-    if pooling not in POOLINGS:
-        raise KerasdlError(f"pooling must be one of {POOLINGS}, got {pooling!r}",
-                           argument="pooling")
+    check_choice(pooling, POOLINGS, "pooling")
     inputs = keras.Input(shape=input_shape, name="image")
     x = apply_input_scaling(inputs, input_scaling)
     taps = FeatureTaps()
