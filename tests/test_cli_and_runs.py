@@ -219,6 +219,53 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path):
 
 
 @needs_tfds
+def test_a_run_killed_while_logging_an_epoch_redoes_it(tmp_path, monkeypatch):
+    """With no validation split the epoch ends with the test-curve evaluation; a kill there
+    must not leave a checkpoint past an epoch the log never got."""
+    import kerasdl.callbacks
+    from kerasdl.train import get_recipe
+
+    original = kerasdl.callbacks.TestCurve.on_epoch_end
+    calls = []
+
+    def killed_in_second_epoch(self, epoch, logs=None):
+        calls.append(epoch)
+        if epoch == 1 and calls.count(1) == 1:
+            raise KeyboardInterrupt
+        return original(self, epoch, logs)
+
+    monkeypatch.setattr(kerasdl.callbacks.TestCurve, "on_epoch_end", killed_in_second_epoch)
+    recipe = get_recipe("lenet5").replace(validation_fraction=0.0)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train("lenet5", "mnist", output_dir=str(run), recipe=recipe, epochs=3,
+              max_examples=256, verbose=0)
+    record = train("lenet5", "mnist", output_dir=str(run), recipe=recipe, epochs=3,
+                   max_examples=256, verbose=0)
+    assert record["epochs_run_this_session"] == 2  # the interrupted epoch was redone
+    history = json.loads((run / "history.json").read_text())
+    assert history["epoch"] == [0.0, 1.0, 2.0]
+    assert all(v == v for v in history["loss"] + history["test_accuracy"])  # no NaN gap
+
+
+def test_history_has_one_entry_per_epoch(tmp_path):
+    from kerasdl.train.runs import _history
+
+    (tmp_path / "training_log.csv").write_text(
+        "epoch,accuracy,loss,val_loss\n"
+        "0,0.5,2.0,NA\n"
+        "1,0.6,1.5,NA\n"
+        "1,0.65,1.4,NA\n"  # redone after a kill between logging and checkpointing
+        "3,0.8,0.9,NA\n"   # epoch 2 never logged (older kerasdl checkpointed first)
+    )
+    history = _history(str(tmp_path), {})
+    assert history["epoch"] == [0.0, 1.0, 2.0, 3.0]
+    assert history["accuracy"][:2] == [0.5, 0.65] and history["accuracy"][3] == 0.8
+    assert history["loss"][2] != history["loss"][2]  # NaN marks the missing epoch
+    assert "val_loss" not in history
+
+
+@needs_tfds
 def test_quickstart_smoke(capsys, tmp_path):
     code, out, err = run_cli(capsys, "quickstart", "--output", str(tmp_path), "--epochs", "1",
                              "--max-examples", "512")

@@ -183,10 +183,12 @@ def train(
     # papers' final runs do) the epoch log gets the test curve instead, for plotting only:
     # nothing is chosen on it, the recipe fixes the epochs in advance.
     test_curve = validation_data is None and test_data is not None
+    # The checkpoint is written only after the epoch is logged: a run killed while the
+    # test curve is evaluated must redo that epoch, not resume past a row never written.
     all_callbacks = [
-        keras.callbacks.BackupAndRestore(backup_dir),
         *([kerasdl.callbacks.TestCurve(test_data)] if test_curve else []),
         keras.callbacks.CSVLogger(log_path, append=True),
+        keras.callbacks.BackupAndRestore(backup_dir),
         *callbacks,
     ]
     start = time.perf_counter()
@@ -274,16 +276,27 @@ def plot_curves(history, path, title=""):
 
 
 def _history(run_dir, history):
-    """Per-epoch metrics from the CSV log (complete across resumed sessions), else fit's."""
+    """Per-epoch metrics from the CSV log (complete across resumed sessions), else fit's.
+
+    One entry per epoch, in order: an epoch logged twice (a run killed after logging it
+    but before its checkpoint redoes it) keeps its last row, and an epoch with no row
+    (logs of older kerasdl versions, which checkpointed before logging) is NaN.
+    """
     path = os.path.join(run_dir, "training_log.csv")
     if os.path.exists(path):
         with open(path) as f:
             rows = list(csv.DictReader(f))
-        if rows:
+        if rows and "epoch" in rows[0]:
+            by_epoch = {int(float(r["epoch"])): r for r in rows}
+            epochs = range(max(by_epoch) + 1)
             # CSVLogger writes "NA" columns for validation metrics a run without a
             # validation split never has.
-            return {k: [float("nan") if r[k] == "NA" else float(r[k]) for r in rows]
-                    for k in rows[0] if any(r[k] != "NA" for r in rows)}
+            keys = [k for k in rows[0] if k != "epoch" and any(r[k] != "NA" for r in rows)]
+            curves = {"epoch": [float(e) for e in epochs]}
+            for k in keys:
+                curves[k] = [float(by_epoch[e][k]) if e in by_epoch and by_epoch[e][k] != "NA"
+                             else float("nan") for e in epochs]
+            return curves
     return {k: [float(x) for x in v] for k, v in history.items()}
 
 
