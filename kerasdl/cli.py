@@ -27,6 +27,8 @@ FLAGS = {
     "init_from": "--from",
     "freeze": "--freeze",
     "task": "--task",
+    "strategy": "--strategy",
+    "deterministic": "--deterministic",
 }
 
 
@@ -119,6 +121,9 @@ def cmd_train(args):
         seed=args.seed,
         init_from=args.init_from,
         freeze=args.freeze,
+        deterministic=args.deterministic,
+        strategy=args.strategy,
+        tensorboard=args.tensorboard,
     )
     return 0
 
@@ -223,6 +228,12 @@ def build_parser():
                    help="fine-tune this finished run (new classifier if the classes differ)")
     s.add_argument("--freeze", metavar="STAGE",
                    help="with --from: keep layers up to this name prefix frozen, e.g. conv3")
+    s.add_argument("--deterministic", action="store_true",
+                   help="deterministic kernels and in-order augmentation: one seed, one result")
+    s.add_argument("--strategy", choices=("mirrored", "multiworker"),
+                   help="tf.distribute strategy: all local GPUs, or the workers in TF_CONFIG")
+    s.add_argument("--tensorboard", action="store_true",
+                   help="write TensorBoard logs into the run folder's tensorboard/")
     data_args(s)
     s.set_defaults(func=cmd_train)
 

@@ -57,6 +57,7 @@ class ImageData:
     num_examples: dict = field(default_factory=dict)
     embedded: bool = False
     preprocess: Callable = None
+    training_stream: Callable = None
     _raw: dict = field(default_factory=dict, repr=False)
 
     def arrays(self, split="test", limit=None, shuffle_seed=None):
@@ -246,6 +247,7 @@ def load_image_classification(
     max_examples=None,
     shuffle_buffer=60_000,
     seed=0,
+    deterministic=False,
 ):
     """Load a TFDS image-classification dataset, a folder of images, or the embedded
     ``"digits"``, as raw pixel values (float32 in [0, 255]).
@@ -269,11 +271,19 @@ def load_image_classification(
             prepared and the network answers.
         max_examples: keep at most this many examples per split (smoke runs).
         shuffle_buffer: training shuffle buffer.
-        seed: shuffling seed.
+        seed: seed of the shuffle and the augmentation.
+        deterministic: augment batches in order (with parallel calls, a hook drawing from
+            a shared random stream would draw in thread order).
+
+    ``ImageData.training_stream(first_epoch=0)`` is the training split as one endless,
+    resumable stream of epochs (``kerasdl.train`` fits on it with ``steps_per_epoch``):
+    every batch's order and augmentation is a function of the seed and the batch's
+    position, so a run resumed at ``first_epoch`` sees what an uninterrupted run would.
     """
     import tensorflow as tf
 
     from kerasdl.data.folders import folder_splits, looks_like_path
+    from kerasdl.seeds import mix_seed, seed_generators
 
     if not isinstance(name, str) or not name:
         raise KerasdlError(f"dataset must be a dataset name or folder path, got {name!r}",
@@ -320,18 +330,59 @@ def load_image_classification(
 
     autotune = tf.data.AUTOTUNE
 
-    def pipeline(ds, training, count):
+    streams = seed_generators(augment) if augment is not None else []
+    # In-order augmentation when asked: a random stream shared by parallel calls is
+    # drawn in whatever order the threads run.
+    augment_calls = None if deterministic else autotune
+
+    def batches(ds, training, count):
         # Filtered sources (image folders) lose their length; Keras needs it for progress
         # bars and warns at each epoch's end without it.
         ds = ds.apply(tf.data.experimental.assert_cardinality(count)).cache()
         if training:
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size).map(
+        return ds.batch(batch_size).map(
             lambda x, y: (preprocess(x), y), num_parallel_calls=autotune
         )
+
+    def pipeline(ds, training, count):
+        ds = batches(ds, training, count)
         if training and augment is not None:
-            ds = ds.map(augment, num_parallel_calls=autotune)
+            # A hook with apply_to_dataset attaches a seed to each batch before the
+            # parallel map, so its augmentation does not depend on thread scheduling.
+            apply = getattr(augment, "apply_to_dataset", None)
+            if apply is not None:
+                ds = apply(ds, num_parallel_calls=augment_calls)
+            else:
+                ds = ds.map(augment, num_parallel_calls=augment_calls)
         return ds.prefetch(autotune)
+
+    def training_stream(first_epoch=0):
+        # One endless stream over the epochs, each reshuffled: with fixed seeds its
+        # order is the same in every process, and each batch's augmentation is drawn
+        # from (seed, its index in the stream). Skipping the batches of the epochs
+        # already trained (shuffled but not augmented) resumes it exactly.
+        steps = -(-counts["train"] // batch_size)
+        ds = batches(raw["train"], True, counts["train"]).repeat().enumerate()
+        if first_epoch:
+            ds = ds.skip(int(first_epoch) * steps)
+        if augment is None:
+            return ds.map(lambda i, b: b).prefetch(autotune)
+        if hasattr(augment, "augment_batch"):  # takes each batch's seed explicitly
+            return ds.map(
+                lambda i, b: augment.augment_batch(b[0], b[1], mix_seed(seed, i)),
+                num_parallel_calls=augment_calls).prefetch(autotune)
+        if deterministic and streams:
+            def reseeded(i, batch):
+                for k, stream in enumerate(streams):
+                    stream.state.assign(tf.stack([
+                        tf.cast(mix_seed(seed, i, k), stream.state.dtype),
+                        tf.constant(0, stream.state.dtype)]))
+                return augment(*batch)
+
+            return ds.map(reseeded).prefetch(autotune)
+        return ds.map(lambda i, b: augment(*b), num_parallel_calls=augment_calls).prefetch(
+            autotune)
 
     return ImageData(
         name=name,
@@ -347,5 +398,6 @@ def load_image_classification(
         num_examples=counts,
         embedded=embedded,
         preprocess=preprocess,
+        training_stream=training_stream,
         _raw=raw,
     )

@@ -22,8 +22,11 @@ class Task:
     name = ""
 
     def load_data(self, dataset, *, input_shape, batch_size, validation_fraction=0.1,
-                  augment=None, data_dir=None, max_examples=None, seed=0):
-        """Train/validation/test pipelines for ``dataset``, fitted to ``input_shape``."""
+                  augment=None, data_dir=None, max_examples=None, seed=0,
+                  deterministic=False):
+        """Train/validation/test pipelines for ``dataset``, fitted to ``input_shape``.
+        The data may carry an ``epoch`` variable counting the passes over its training
+        pipeline, from which that pipeline draws its shuffle and augmentation."""
         raise NotImplementedError
 
     def make_augment(self, preset, input_shape, seed=0):

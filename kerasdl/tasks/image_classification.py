@@ -13,7 +13,8 @@ class ImageClassification(Task):
     name = "image_classification"
 
     def load_data(self, dataset, *, input_shape, batch_size=256, validation_fraction=0.1,
-                  augment=None, data_dir=None, max_examples=None, seed=0):
+                  augment=None, data_dir=None, max_examples=None, seed=0,
+                  deterministic=False):
         from kerasdl.data import load_image_classification
 
         return load_image_classification(
@@ -26,6 +27,7 @@ class ImageClassification(Task):
             data_dir=data_dir,
             max_examples=max_examples,
             seed=seed,
+            deterministic=deterministic,
         )
 
     def make_augment(self, preset, input_shape, seed=0):

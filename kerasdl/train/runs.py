@@ -14,6 +14,7 @@ A run folder holds::
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -81,6 +82,9 @@ def train(
     init_from=None,
     freeze=None,
     model_kwargs=None,
+    deterministic=False,
+    strategy=None,
+    tensorboard=False,
 ):
     """Train ``model_name`` on ``dataset`` (default: the model's registered dataset) with
     its recipe; return the run record (dict).
@@ -97,11 +101,25 @@ def train(
 
     ``model_kwargs`` overrides builder arguments or settings-row fields for this run (e.g.
     ``{"dropout_rate": 0.3}``); the run record keeps them.
+
+    Randomness: every epoch's shuffle order and random draws (augmentation, dropout) are
+    drawn from ``(seed, epoch)``, so a resumed run sees what an uninterrupted one would.
+    ``deterministic=True`` also makes TensorFlow's kernels deterministic (for the rest
+    of the process) and runs the augmentation in order: two runs with one seed then end
+    with identical weights, at some cost in speed.
+
+    ``strategy``: ``"mirrored"`` (every local GPU, or the devices TensorFlow sees),
+    ``"multiworker"`` (machines described by ``TF_CONFIG``), or a ``tf.distribute``
+    strategy object; the model is built and compiled in its scope and the recipe's batch
+    size is the global batch, split over the replicas.
+
+    ``tensorboard=True`` writes TensorBoard logs into ``output_dir/tensorboard``.
     """
     import keras
 
     import kerasdl.callbacks
     from kerasdl.tasks import get_task
+    from kerasdl.train.reproducibility import EpochSeeds, resume_epoch
     from kerasdl.train.recipes import get_recipe
 
     info = model_info(model_name)
@@ -114,6 +132,12 @@ def train(
     model_path = os.path.join(run_dir, MODEL_FILE)
     backup_dir = os.path.join(run_dir, "backup")
     check_writable_target(model_path, overwrite, what="a finished run; or choose another output_dir")
+    check_run_folder(run_dir)
+    distribution = resolve_strategy(strategy)
+    if deterministic:
+        from kerasdl.train.reproducibility import enable_determinism
+
+        enable_determinism()
     log_path = os.path.join(run_dir, "training_log.csv")
     if overwrite and os.path.exists(model_path):
         # A new run replaces a finished one: its checkpoint and epoch log must not leak in.
@@ -143,31 +167,36 @@ def train(
     if "num_classes" in (model_kwargs or {}):
         raise KerasdlError("num_classes comes from the dataset; leave it out of model_kwargs",
                            argument="model_kwargs")
+    augment = task.make_augment(recipe.augmentation, input_shape, seed)
     data = task.load_data(
         dataset,
         input_shape=input_shape,
         batch_size=recipe.batch_size,
         validation_fraction=recipe.validation_fraction,
-        augment=task.make_augment(recipe.augmentation, input_shape, seed),
+        augment=augment,
         data_dir=data_dir,
         max_examples=max_examples,
         seed=seed,
+        deterministic=deterministic,
     )
-    if source is None:
-        model = task.build_model(info, data, recipe=recipe, **(model_kwargs or {}))
-    else:
-        from kerasdl.train.transfer import freeze_up_to, replace_head
-
-        same_classes = source_record.get("class_names") == list(data.class_names)
-        model = source if same_classes else replace_head(source, data.num_classes)
-        if freeze:
-            freeze_up_to(model, freeze)
     steps = math.ceil(data.num_examples["train"] / recipe.batch_size)
-    model.compile(
-        optimizer=recipe.make_optimizer(steps),
-        jit_compile=default_jit_compile() if jit_compile is None else jit_compile,
-        **task.compile_kwargs(model, recipe),
-    )
+    with _scope(distribution):
+        if source is None:
+            model = task.build_model(info, data, recipe=recipe, **(model_kwargs or {}))
+        else:
+            from kerasdl.train.transfer import freeze_up_to, replace_head
+
+            same_classes = source_record.get("class_names") == list(data.class_names)
+            if distribution is not None:
+                source, _ = load_run(init_from)  # its variables must live in the scope
+            model = source if same_classes else replace_head(source, data.num_classes)
+            if freeze:
+                freeze_up_to(model, freeze)
+        model.compile(
+            optimizer=recipe.make_optimizer(steps),
+            jit_compile=default_jit_compile() if jit_compile is None else jit_compile,
+            **task.compile_kwargs(model, recipe),
+        )
     os.makedirs(run_dir, exist_ok=True)
     resuming = os.path.isdir(backup_dir)
     print(
@@ -178,6 +207,11 @@ def train(
         f"{steps} steps -> {run_dir}",
         flush=True,
     )
+    stream = getattr(data, "training_stream", None)
+    if stream is not None:
+        # The endless, resumable stream of epochs, started where the checkpoint stopped.
+        data = dataclasses.replace(
+            data, train=stream(resume_epoch(backup_dir) if resuming else 0))
     train_data, validation_data, test_data = task.fit_data(model, data)
     # Without a validation split (a recipe that trains on the whole training set, as the
     # papers' final runs do) the epoch log gets the test curve instead, for plotting only:
@@ -186,9 +220,12 @@ def train(
     # The checkpoint is written only after the epoch is logged: a run killed while the
     # test curve is evaluated must redo that epoch, not resume past a row never written.
     all_callbacks = [
+        EpochSeeds(seed),
         *([kerasdl.callbacks.TestCurve(test_data)] if test_curve else []),
         keras.callbacks.CSVLogger(log_path, append=True),
         keras.callbacks.BackupAndRestore(backup_dir),
+        *([keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"))]
+          if tensorboard else []),
         *callbacks,
     ]
     start = time.perf_counter()
@@ -196,6 +233,7 @@ def train(
         train_data,
         validation_data=validation_data,
         epochs=recipe.epochs,
+        steps_per_epoch=steps if stream is not None else None,
         callbacks=all_callbacks,
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles
@@ -220,7 +258,11 @@ def train(
         **{k: v for k, v in metrics.items() if k != "test_examples"},
         "parameters": int(model.count_params()),
         "seed": seed,
+        "deterministic": bool(deterministic),
     }
+    if distribution is not None:
+        record["strategy"] = type(distribution).__name__
+        record["replicas"] = int(distribution.num_replicas_in_sync)
     if model_kwargs:
         record["model_kwargs"] = {k: v if isinstance(v, (int, float, str, bool, type(None)))
                                   else repr(v) for k, v in model_kwargs.items()}
@@ -239,6 +281,59 @@ def train(
 
 
 CURVES_FILE = "curves.png"
+STRATEGIES = ("mirrored", "multiworker")
+# What a run folder may hold: anything else in a folder given as output_dir is the
+# user's, and a run is not written among it.
+RUN_CONTENTS = {MODEL_FILE, RUN_FILE, "history.json", "training_log.csv", "backup",
+                "export", CURVES_FILE, "tensorboard", "train.log"}
+
+
+def check_run_folder(run_dir):
+    """Refuse a non-empty ``run_dir`` that holds files a run would not have written."""
+    if not os.path.isdir(run_dir):
+        if os.path.exists(run_dir):
+            raise KerasdlError(f"{run_dir} is a file, not a run folder", argument="output_dir")
+        return
+    foreign = sorted(n for n in os.listdir(run_dir)
+                     if n not in RUN_CONTENTS and not n.startswith("."))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise KerasdlError(
+            f"{run_dir} is not a kerasdl run folder (it holds {shown}); give an empty or "
+            f"new folder, e.g. {os.path.join(run_dir, 'run')}", argument="output_dir")
+
+
+def resolve_strategy(strategy):
+    """A ``tf.distribute`` strategy from a name in ``STRATEGIES``, a strategy object, or
+    None (the default single-device training)."""
+    if strategy is None:
+        return None
+    if isinstance(strategy, str):
+        import keras
+
+        from kerasdl.errors import check_choice
+
+        check_choice(strategy, STRATEGIES, "strategy")
+        if keras.config.backend() != "tensorflow":
+            raise KerasdlError(
+                f"strategy={strategy!r} is a TensorFlow strategy; under the "
+                f"{keras.config.backend()} backend use keras.distribution instead",
+                argument="strategy")
+        import tensorflow as tf
+
+        if strategy == "mirrored":
+            return tf.distribute.MirroredStrategy()
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if not hasattr(strategy, "scope") or not hasattr(strategy, "num_replicas_in_sync"):
+        raise KerasdlError(f"strategy must be one of {STRATEGIES}, a tf.distribute strategy "
+                           f"or None, got {strategy!r}", argument="strategy")
+    return strategy
+
+
+def _scope(distribution):
+    import contextlib
+
+    return distribution.scope() if distribution is not None else contextlib.nullcontext()
 
 
 def plot_curves(history, path, title=""):
