@@ -248,6 +248,17 @@ def test_a_run_killed_while_logging_an_epoch_redoes_it(tmp_path, monkeypatch):
     assert all(v == v for v in history["loss"] + history["test_accuracy"])  # no NaN gap
 
 
+def test_a_resumed_older_log_keeps_its_columns(tmp_path):
+    from kerasdl.train.runs import _log_has_columns
+
+    log = tmp_path / "training_log.csv"
+    assert _log_has_columns(str(log), ("learning_rate",))  # a new log gets them
+    log.write_text("epoch,accuracy,loss\n0,0.5,1.0\n")
+    assert not _log_has_columns(str(log), ("learning_rate",))
+    log.write_text("epoch,accuracy,learning_rate,loss\n0,0.5,0.1,1.0\n")
+    assert _log_has_columns(str(log), ("learning_rate",))
+
+
 def test_history_has_one_entry_per_epoch(tmp_path):
     from kerasdl.train.runs import _history
 

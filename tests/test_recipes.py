@@ -58,13 +58,37 @@ def test_replace_ignores_none_and_validates():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("optimizer", "adagrad"), ("schedule", "step"), ("batch_size", 0),
+    [("optimizer", "adagrad"), ("schedule", "plateau"), ("batch_size", 0),
      ("learning_rate", 0.0), ("augmentation", "mixup"), ("weight_decay", -1e-4),
-     ("momentum", 1.5), ("ema_momentum", 1.0), ("validation_fraction", 1.0)],
+     ("momentum", 1.5), ("ema_momentum", 1.0), ("validation_fraction", 1.0),
+     ("gradient_clipping", "l1")],
 )
 def test_bad_recipe_fields_name_the_field(field, value):
     with pytest.raises(KerasdlError, match=field):
         Recipe(**{field: value})
+
+
+def test_step_and_onecycle_schedules_and_clipping_from_the_recipe():
+    def lr(optimizer, step):
+        optimizer.iterations.assign(step)
+        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+    step = Recipe(optimizer="sgd", learning_rate=0.1, schedule="step", epochs=8)
+    opt = step.make_optimizer(steps_per_epoch=100)  # 800 steps: /10 at 400 and at 600
+    assert [lr(opt, s) for s in (0, 399, 400, 599, 600, 799)] == pytest.approx(
+        [0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    one = Recipe(learning_rate=0.1, schedule="onecycle", epochs=10).make_optimizer(10)
+    values = [lr(one, s) for s in range(100)]
+    assert max(values) == pytest.approx(0.1) and 20 < int(np.argmax(values)) < 40
+    assert values[0] < 0.01 and values[-1] < 1e-4
+
+    assert Recipe(gradient_clipping="norm", clip_threshold=1.0).make_optimizer(10).clipnorm == 1.0
+    from kerasdl.callbacks import AdaptiveGradientClipping
+
+    agc = Recipe(gradient_clipping="adaptive", clip_threshold=0.01).make_optimizer(10)
+    assert isinstance(agc, AdaptiveGradientClipping)
+    with pytest.raises(KerasdlError, match="clip_threshold"):
+        Recipe(gradient_clipping="value")
 
 
 def test_warmup_cosine_shape():
@@ -116,6 +140,12 @@ def test_a_run_without_validation_logs_the_test_curve(tmp_path):
     # The last epoch's logged test accuracy is the final model's.
     assert history["test_accuracy"][-1] == pytest.approx(record["test_accuracy"], abs=1e-6)
     assert (tmp_path / "run" / "curves.png").is_file()
+    # Every run logs its learning rate at each epoch's last step (one step per epoch
+    # here: the warm-up's start at 10% of the peak, then the cosine's start at the peak)
+    # and its training throughput.
+    peak = recipe.learning_rate
+    assert history["learning_rate"] == pytest.approx([0.1 * peak, peak], rel=1e-5)
+    assert all(v > 0 for v in history["examples_per_second"])
 
 
 def test_paper_recipes_write_down_their_scaling():

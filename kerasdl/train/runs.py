@@ -219,8 +219,16 @@ def train(
     test_curve = validation_data is None and test_data is not None
     # The checkpoint is written only after the epoch is logged: a run killed while the
     # test curve is evaluated must redo that epoch, not resume past a row never written.
+    # The throughput and learning-rate columns, unless an older log without them is
+    # being resumed (CSVLogger keeps the header it started with).
+    monitors = [
+        # Before TestCurve: without a validation split the clock stops at epoch end.
+        kerasdl.callbacks.Throughput(recipe.batch_size, num_examples=data.num_examples["train"]),
+        kerasdl.callbacks.LearningRateLogger(),
+    ] if _log_has_columns(log_path, ("examples_per_second", "learning_rate")) else []
     all_callbacks = [
         EpochSeeds(seed),
+        *monitors,
         *([kerasdl.callbacks.TestCurve(test_data)] if test_curve else []),
         keras.callbacks.CSVLogger(log_path, append=True),
         keras.callbacks.BackupAndRestore(backup_dir),
@@ -286,6 +294,15 @@ STRATEGIES = ("mirrored", "multiworker")
 # user's, and a run is not written among it.
 RUN_CONTENTS = {MODEL_FILE, RUN_FILE, "history.json", "training_log.csv", "backup",
                 "export", CURVES_FILE, "tensorboard", "train.log"}
+
+
+def _log_has_columns(log_path, columns):
+    """True when the epoch log is new or already has ``columns``."""
+    if not os.path.isfile(log_path):
+        return True
+    with open(log_path) as f:
+        header = f.readline().strip().split(",")
+    return header == [""] or all(c in header for c in columns)
 
 
 def check_run_folder(run_dir):
