@@ -29,6 +29,7 @@ FLAGS = {
     "task": "--task",
     "strategy": "--strategy",
     "deterministic": "--deterministic",
+    "tensorboard": "--tensorboard",
 }
 
 

@@ -248,6 +248,16 @@ def test_a_run_killed_while_logging_an_epoch_redoes_it(tmp_path, monkeypatch):
     assert all(v == v for v in history["loss"] + history["test_accuracy"])  # no NaN gap
 
 
+def test_train_writes_tensorboard_logs_into_the_run_folder(capsys, tmp_path):
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "lenet5", "--dataset", "digits", "--epochs", "1",
+                             "--max-examples", "128", "--tensorboard", "--output", str(run))
+    assert code == 0, err
+    events = [f for _, _, files in os.walk(run / "tensorboard") for f in files
+              if f.startswith("events.out.tfevents")]
+    assert events, "no TensorBoard event file under the run folder"
+
+
 def test_a_resumed_older_log_keeps_its_columns(tmp_path):
     from kerasdl.train.runs import _log_has_columns
 

@@ -134,6 +134,13 @@ def train(
     check_writable_target(model_path, overwrite, what="a finished run; or choose another output_dir")
     check_run_folder(run_dir)
     distribution = resolve_strategy(strategy)
+    if tensorboard:
+        try:
+            import tensorboard as _  # noqa: F401  (Keras' callback needs its writer)
+        except ImportError:
+            raise KerasdlError("tensorboard=True needs the tensorboard package: pip install "
+                               "tensorboard (or kerasdl[tensorboard])",
+                               argument="tensorboard") from None
     if deterministic:
         from kerasdl.train.reproducibility import enable_determinism
 
