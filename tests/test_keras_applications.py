@@ -25,6 +25,11 @@ PREPROCESS = {
     "vgg16": keras.applications.vgg16.preprocess_input,
     "resnet50": keras.applications.resnet.preprocess_input,
     "resnet50_v2": keras.applications.resnet_v2.preprocess_input,
+    "mobilenet": keras.applications.mobilenet.preprocess_input,
+    "mobilenet_v2": keras.applications.mobilenet_v2.preprocess_input,
+    # MobileNetV3 scales its own input (a Rescaling layer); this is the identity.
+    "mobilenet_v3_small": keras.applications.mobilenet_v3.preprocess_input,
+    "mobilenet_v3_large": keras.applications.mobilenet_v3.preprocess_input,
 }
 
 

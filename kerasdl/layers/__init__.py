@@ -5,8 +5,11 @@ from kerasdl.layers.lenet import ConnectionTableConv2D, ScaledTanh, TrainableSub
 from kerasdl.layers.normalization import LocalResponseNormalization
 from kerasdl.layers.preprocessing import InputScaling
 from kerasdl.layers.residual import ZeroPadShortcut
+from kerasdl.layers.shuffle import ChannelShuffle, ChannelSplit
 
 __all__ = [
+    "ChannelShuffle",
+    "ChannelSplit",
     "ConnectionTableConv2D",
     "HighwayConv2D",
     "HighwayDense",

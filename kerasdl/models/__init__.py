@@ -4,12 +4,16 @@ explicit so that what is registered is visible here, not hidden in star-imports.
 from kerasdl.models.cnn import (  # noqa: F401
     alexnet,
     densenet,
+    efficientnet,
     googlenet,
     highway,
     inception_resnet,
     lenet,
+    mobilenet,
     resnet,
     seed_cnns,
+    shufflenet,
+    squeezenet,
     vgg,
     xception,
 )

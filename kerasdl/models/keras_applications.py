@@ -27,6 +27,10 @@ KERAS_APPLICATIONS = {
     "resnet50_v2": "ResNet50V2",
     "resnet101_v2": "ResNet101V2",
     "resnet152_v2": "ResNet152V2",
+    "mobilenet": "MobileNet",
+    "mobilenet_v2": "MobileNetV2",
+    "mobilenet_v3_small": "MobileNetV3Small",
+    "mobilenet_v3_large": "MobileNetV3Large",
 }
 
 
