@@ -40,6 +40,9 @@ def export_run(
     max_test_examples=None,
     latency_runs=200,
     int8_per_channel=True,
+    int8_io="int8",
+    raw_uint8=False,
+    select_tf_ops=False,
 ):
     """Export a trained run folder (or its ``model.keras``) with :func:`export_model`,
     verifying on the run's own test split. Default output: ``<run>/export``."""
@@ -93,6 +96,9 @@ def export_run(
         extra={"training": training},
         latency_runs=latency_runs,
         int8_per_channel=int8_per_channel,
+        int8_io=int8_io,
+        raw_uint8=raw_uint8,
+        select_tf_ops=select_tf_ops,
     )
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from kerasdl.atomic import atomic_directory, check_writable_target
 from kerasdl.errors import KerasdlError, check_choice
+from kerasdl.export.metadata import write_labels, write_tflite_metadata
 from kerasdl.export.runtime import TFLiteRunner
 from kerasdl.export.tflite import VARIANT_NOTES, VARIANTS, convert_to_tflite
 
@@ -24,14 +25,58 @@ def _dir_size(path):
     )
 
 
+def _write_saved_model(model, path, named_outputs):
+    """SavedModel with one ``serving_default`` signature; for a classifier its outputs are
+    named ``logits`` and ``probabilities`` (what a serving client asks for by name)."""
+    import keras
+    import tensorflow as tf
+
+    if not named_outputs or len(model.inputs) != 1:
+        model.export(path, format="tf_saved_model", verbose=False)
+        return
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    name = model.inputs[0].name
+    spec = tf.TensorSpec((None,) + tuple(model.input_shape[1:]), model.inputs[0].dtype, name=name)
+
+    def serve(x):
+        logits = model(x, training=False)
+        return {"logits": logits, "probabilities": keras.ops.softmax(logits, axis=-1)}
+
+    archive.add_endpoint("serving_default", serve, input_signature=[spec])
+    archive.write_out(path, verbose=False)
+
+
 def _saved_model_predict(path, x, batch_size=512):
     import tensorflow as tf
 
     loaded = tf.saved_model.load(path)  # keep a reference: it owns the variables
-    return np.concatenate(
-        [loaded.serve(tf.constant(x[i : i + batch_size])).numpy()
-         for i in range(0, len(x), batch_size)]
-    )
+    signature = loaded.signatures["serving_default"]
+    (name,) = signature.structured_input_signature[1]
+    outputs = []
+    for i in range(0, len(x), batch_size):
+        result = signature(**{name: tf.constant(x[i : i + batch_size])})
+        key = "logits" if "logits" in result else sorted(result)[0]
+        outputs.append(result[key].numpy())
+    return np.concatenate(outputs)
+
+
+def _raw_pixels(images):
+    """``images`` as uint8 if they are whole pixel values 0-255, else None."""
+    if images.size and (images.min() < 0 or images.max() > 255
+                        or not np.array_equal(images, np.round(images))):
+        return None
+    return images.astype("uint8")
+
+
+def _calibration_spanning_pixels(images):
+    """Calibration images whose input range is exactly 0-255 (two pixels of the first image
+    set to 0 and 255), so that a uint8-input int8 model gets input scale 1 and zero point
+    0: then an app feeds camera bytes unchanged."""
+    images = np.array(images, dtype="float32", copy=True)
+    images[0].reshape(-1)[0] = 0.0
+    images[0].reshape(-1)[-1] = 255.0
+    return images
 
 
 def _versions():
@@ -71,7 +116,13 @@ def export_model(
     dataset=None,
     extra=None,
     latency_runs=200,
+    latency_threads=(1, 2),
     int8_per_channel=True,
+    int8_io="int8",
+    raw_uint8=False,
+    labels=None,
+    select_tf_ops=False,
+    float32_tolerance=1e-3,
     verbose=True,
 ):
     """Export ``model`` into ``output_dir`` and return the model card as a dict.
@@ -91,8 +142,20 @@ def export_model(
         record: the training run's record (class names, data preparation), if any.
         dataset: dict describing the data for the card (name, source, preprocessing).
         extra: dict merged into the card (e.g. the training run's recipe and history).
-        latency_runs: batch-1 invocations timed per TFLite artifact.
+        latency_runs: batch-1 invocations timed per TFLite artifact and thread count.
+        latency_threads: LiteRT thread counts to time (XNNPACK); the card keeps each.
         int8_per_channel: False quantises int8 weights with one scale per tensor.
+        int8_io: the full-int8 file's input and output type: ``"int8"``, or
+            ``"float32"`` (float in and out around an int8 body).
+        raw_uint8: bake the input preparation in: every artifact takes raw ``uint8``
+            pixels of the model's input size (the int8 file: uint8 in with scale 1 and
+            zero point 0, int8 out). ``test_images`` must then be whole pixel values.
+        labels: class names in output order (default: the record's ``class_names``);
+            written as ``labels.txt`` and into each ``.tflite`` file's metadata.
+        select_tf_ops: allow TensorFlow ops without a TFLite builtin (Flex delegate).
+        float32_tolerance: the float32 file's largest logit difference from Keras may be
+            at most this times ``max(1, largest |logit|)``; beyond it the export fails and
+            nothing is written.
     """
     from kerasdl.tasks import get_task
 
@@ -118,6 +181,24 @@ def export_model(
     if len(test_images) != len(test_labels) or len(test_images) == 0:
         raise KerasdlError("test_images and test_labels must be non-empty and of equal length",
                            argument="test_labels")
+    labels = list(labels if labels is not None else record.get("class_names") or [])
+    n_out = model.output_shape[-1] if not isinstance(model.output_shape, dict) else None
+    if labels and n_out is not None and len(labels) != n_out:
+        raise KerasdlError(f"labels has {len(labels)} names; the model has {n_out} outputs",
+                           argument="labels")
+    net, feed = model, test_images
+    if raw_uint8:
+        from kerasdl.layers.preprocessing import with_uint8_input
+
+        feed = _raw_pixels(test_images)
+        if feed is None:
+            raise KerasdlError(
+                "raw_uint8 needs test_images of whole pixel values 0-255 at the model's "
+                "input size (images resized to it are not whole numbers)",
+                argument="raw_uint8")
+        net = with_uint8_input(model)
+        if representative_images is not None:
+            representative_images = _calibration_spanning_pixels(representative_images)
     check_writable_target(output_dir, overwrite)
     name = model_name or model.name
     say = print if verbose else (lambda *a, **k: None)
@@ -131,17 +212,28 @@ def export_model(
                 rel = "saved_model"
                 path = os.path.join(staging, rel)
                 say(f"  exporting SavedModel -> {rel}/", flush=True)
-                model.export(path, format="tf_saved_model", verbose=False)
-                outputs = _saved_model_predict(path, test_images)
+                _write_saved_model(net, path, named_outputs=task.name == "image_classification")
+                outputs = _saved_model_predict(path, feed)
                 entry = {"format": "saved_model", "file": rel, "size_bytes": _dir_size(path)}
             else:
                 rel = f"{name}_{fmt}.tflite"
                 path = os.path.join(staging, rel)
                 say(f"  converting TFLite {fmt} -> {rel}", flush=True)
-                convert_to_tflite(model, path, fmt, representative_images, int8_per_channel)
+                # The uint8 int8 file quantises the float model's input (scale 1, zero
+                # point 0) instead of casting, which full-integer conversion cannot.
+                source = model if raw_uint8 and fmt == "int8" else net
+                io = "uint8" if raw_uint8 else int8_io
+                convert_to_tflite(source, path, fmt, representative_images, int8_per_channel,
+                                  int8_io=io, select_tf_ops=select_tf_ops)
                 # A .tflite file does not record the model's input order; pass it on.
-                runner = TFLiteRunner(path, input_names=[t.name for t in model.inputs])
-                outputs = runner.predict(test_images)
+                runner = TFLiteRunner(path, input_names=[t.name for t in source.inputs])
+                write_tflite_metadata(path, _file_metadata(name, fmt, runner, labels, task))
+                outputs = runner.predict(feed)
+                latencies = {
+                    str(t): round(TFLiteRunner(path, num_threads=t).latency_ms(
+                        feed[0], latency_runs), 4)
+                    for t in latency_threads
+                }
                 entry = {
                     "format": f"tflite_{fmt}",
                     "file": rel,
@@ -150,9 +242,15 @@ def export_model(
                     + (", per-tensor weight scales" if fmt == "int8" and not int8_per_channel
                        else ""),
                     "input_dtype": str(runner.input_dtype),
-                    "latency_ms_batch1": round(runner.latency_ms(test_images[0], latency_runs), 4),
+                    "output_dtype": str(runner.output_details[0]["dtype"]),
+                    "latency_ms_batch1": latencies[str(latency_threads[0])],
+                    "latency_threads": latencies,
                 }
+                if fmt == "int8":
+                    entry["notes"] += f", {entry['input_dtype']} input and {entry['output_dtype']} output"
             entry.update(task.compare(reference, outputs, test_labels))
+            if fmt == "float32":
+                _check_float32(entry, reference, float32_tolerance)
             entry["accuracy_drop_points"] = round(
                 100.0 * (keras_metrics["accuracy"] - entry["accuracy"]), 4
             )
@@ -165,6 +263,11 @@ def export_model(
                 if a["format"].startswith("tflite_"):
                     a["size_vs_float32"] = round(a["size_bytes"] / float_size, 4)
         io = task.describe_io(model, record)
+        if raw_uint8:
+            io["input"].update({"name": net.inputs[0].name, "dtype": "uint8",
+                                "raw_uint8": True})
+        if labels:
+            write_labels(staging, labels)
         card = {
             "model": {
                 "name": name,
@@ -186,6 +289,9 @@ def export_model(
             "versions": _versions(),
         }
         _add_registry_info(card, name)
+        notes = _latency_notes(artifacts)
+        if notes:
+            card["notes"] = notes
         if extra:
             card.update(extra)
         with open(os.path.join(staging, "model_card.json"), "w") as f:
@@ -194,6 +300,56 @@ def export_model(
             f.write(render_model_card(card))
     say(f"  wrote {os.path.abspath(output_dir)}", flush=True)
     return card
+
+
+def _file_metadata(name, fmt, runner, labels, task):
+    """What a ``.tflite`` file says about itself (read back by :func:`read_labels`)."""
+    import kerasdl
+
+    d = runner.input_details[0]
+    return {
+        "model": name,
+        "variant": fmt,
+        "task": task.name,
+        "labels": labels,
+        "input": {"name": d["name"], "dtype": str(d["dtype"]),
+                  "shape": [s for s in d["shape"][1:]], "pixel_range": [0, 255]},
+        "output": "logits" if task.name == "image_classification" else "model outputs",
+        "kerasdl": kerasdl.__version__,
+    }
+
+
+def _check_float32(entry, reference, tolerance):
+    """The float32 file must compute what Keras computes: anything else is a converter
+    bug or an unsupported layer, and must not ship."""
+    limit = tolerance * max(1.0, float(np.abs(reference).max()))
+    if entry["max_abs_logit_diff"] > limit:
+        raise KerasdlError(
+            f"the float32 TFLite file disagrees with Keras: largest output difference "
+            f"{entry['max_abs_logit_diff']:.3g} > {limit:.3g} (float32_tolerance "
+            f"{tolerance:g} x largest |output|), top-1 agreement "
+            f"{100 * entry['top1_agreement']:.2f}%; nothing was written",
+            argument="float32_tolerance")
+
+
+def _latency_notes(artifacts):
+    """Say so where full int8 runs slower than float32 on this machine."""
+    by = {a["format"]: a for a in artifacts}
+    f32, q8 = by.get("tflite_float32"), by.get("tflite_int8")
+    if not (f32 and q8):
+        return []
+    slower = [t for t, ms in q8["latency_threads"].items()
+              if ms > f32["latency_threads"].get(t, float("inf"))]
+    if not slower:
+        return []
+    return [
+        f"int8 is slower than float32 here ({', '.join(slower)} thread(s)): on this x86 "
+        "CPU, LiteRT's XNNPACK float32 kernels use wide float SIMD, while the int8 path "
+        "adds quantize/requantize steps and ops (e.g. hard-swish, SE gating, depthwise "
+        "convolutions) with less optimised integer kernels. int8 still saves ~4x size; "
+        "measure latency on the target phone, where int8 kernels (ARM dot-product "
+        "instructions) are usually the faster ones."
+    ]
 
 
 def _add_registry_info(card, name):
@@ -229,6 +385,9 @@ def _render_io(card):
             )
         else:
             lines.append("- The model has no input scaling layer: feed inputs as it was trained on")
+        if i.get("raw_uint8"):
+            lines.append("- uint8 input: feed decoded image bytes (0-255) unchanged, at the "
+                         "input size above; the conversion to float is inside the artifact")
         if i.get("preparation"):
             lines.append(f"- Preparing images: {i['preparation']}")
     if o:
@@ -277,12 +436,17 @@ def render_model_card(card) -> str:
         "predictions on the same inputs, compared with Keras:",
         "",
         "| artifact | file | size | vs float32 | accuracy | drop (points) | top-1 agreement "
-        "| max abs logit diff | latency batch-1 |",
+        "| max abs logit diff | latency batch-1 (threads) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for a in card["artifacts"]:
         ratio = f"{100 * a['size_vs_float32']:.1f}%" if "size_vs_float32" in a else "-"
-        latency = f"{a['latency_ms_batch1']:.3f} ms" if "latency_ms_batch1" in a else "-"
+        if "latency_threads" in a:
+            latency = ", ".join(f"{ms:.3f} ms ({t})" for t, ms in a["latency_threads"].items())
+        elif "latency_ms_batch1" in a:
+            latency = f"{a['latency_ms_batch1']:.3f} ms"
+        else:
+            latency = "-"
         lines.append(
             f"| {a['format']} | `{a['file']}` | {_fmt_size(a['size_bytes'])} | {ratio} | "
             f"{100 * a['accuracy']:.2f}% | {a['accuracy_drop_points']:+.2f} | "
@@ -293,8 +457,14 @@ def render_model_card(card) -> str:
         lines += ["", "Variants: " + "; ".join(f"{a['format']}: {a['notes']}" for a in notes) + "."]
     lines += [
         "",
-        "Latency: median of single-example LiteRT invocations on the machine below.",
+        "Latency: median of single-example LiteRT (XNNPACK) invocations on the machine "
+        "below, with the given number of threads.",
         "",
+    ]
+    lines += [f"**Note.** {note}" for note in card.get("notes", [])]
+    if card.get("notes"):
+        lines.append("")
+    lines += [
         "## Using the TFLite file",
         "",
         "```python",
@@ -302,6 +472,10 @@ def render_model_card(card) -> str:
         f"runner = TFLiteRunner(\"{m['name']}_float32.tflite\")",
         "outputs = runner.predict(inputs)  # prepared as in 'Input' above",
         "```",
+        "",
+        "Class names are in `labels.txt` and in each `.tflite` file's metadata "
+        "(`kerasdl.export.metadata.read_labels`); `kerasdl predict FILE IMAGE...` runs a "
+        "file on image files as an app would.",
         "",
         "## Versions",
         "",

@@ -2,31 +2,43 @@
 
 Uses Keras' own LiteRT exporter (``model.export(..., format="litert")``), which goes
 Keras -> SavedModel -> ``TFLiteConverter``, and passes the quantisation settings through.
-Only TFLite builtin ops are allowed, so every artifact runs on the plain LiteRT runtime of
+Only TFLite builtin ops are allowed by default, so every artifact runs on the plain LiteRT runtime of
 a phone, without the Flex (select TF ops) delegate.
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
+
+from kerasdl.errors import KerasdlError
 
 VARIANTS = ("float32", "float16", "dynamic_range", "int8")
 VARIANT_NOTES = {
     "float32": "no quantisation",
     "float16": "weights stored as float16, computed in float32",
     "dynamic_range": "weights int8, activations quantised on the fly",
-    "int8": "full integer: weights and activations int8, int8 input and output",
+    "int8": "full integer: weights and activations int8",
 }
 
 
-def _converter_kwargs(variant, representative_images, per_channel=True):
+INT8_IO = ("int8", "uint8", "float32")
+
+
+def _converter_kwargs(variant, representative_images, per_channel=True, int8_io="int8",
+                      select_tf_ops=False):
     import tensorflow as tf
 
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    if int8_io not in INT8_IO:
+        raise KerasdlError(f"int8_io must be one of {INT8_IO}, got {int8_io!r}",
+                           argument="int8_io")
     builtins = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if select_tf_ops:
+        builtins.append(tf.lite.OpsSet.SELECT_TF_OPS)
     if variant == "float32":
         return {"target_spec": {"supported_ops": builtins}}
     kwargs = {"optimizations": [tf.lite.Optimize.DEFAULT]}
@@ -47,9 +59,16 @@ def _converter_kwargs(variant, representative_images, per_channel=True):
                 yield [images[i : i + 1]]
 
         kwargs["representative_dataset"] = representative_dataset
-        kwargs["target_spec"] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}
-        kwargs["inference_input_type"] = tf.int8
-        kwargs["inference_output_type"] = tf.int8
+        int8_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if select_tf_ops:
+            int8_ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
+        kwargs["target_spec"] = {"supported_ops": int8_ops}
+        # "uint8" takes raw uint8 pixels in (scale 1, zero point 0 when the calibration
+        # images span 0-255) and gives int8 out; "float32" keeps float input and output
+        # around an int8 body, for apps that cannot (de)quantise themselves.
+        io = {"int8": (tf.int8, tf.int8), "uint8": (tf.uint8, tf.int8),
+              "float32": (tf.float32, tf.float32)}[int8_io]
+        kwargs["inference_input_type"], kwargs["inference_output_type"] = io
         if not per_channel:
             # One scale per weight tensor instead of one per output channel. On a tiny
             # model the per-channel scales and zero points are a visible share of the
@@ -59,19 +78,77 @@ def _converter_kwargs(variant, representative_images, per_channel=True):
     return kwargs
 
 
+_UNSUPPORTED = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
+_LOCATION = re.compile(r'fused\["(\w+):", "([^"@]+)@')
+
+
+def _layer_of(scope, model):
+    """The model's layer named in a TF name scope like ``functional_1/conv_3/erfinv/Erfinv``
+    (Keras appends ``_N`` to scopes of layers called more than once)."""
+    names = {layer.name for layer in getattr(model, "_flatten_layers", lambda: [])()}
+    for part in scope.split("/")[1:]:
+        for candidate in (part, re.sub(r"_\d+$", "", part)):
+            if candidate in names:
+                return candidate
+    return None
+
+
+def explain_conversion_error(message, model, variant, select_tf_ops=False):
+    """A one-paragraph explanation of a converter failure that names the unsupported
+    TensorFlow ops, the layers that use them and the options that would help, or None
+    when the message is not about unsupported ops."""
+    ops = list(dict.fromkeys(_UNSUPPORTED.findall(message)))
+    if not ops:
+        return None
+    where = {}
+    for op, scope in _LOCATION.findall(message):
+        layer = _layer_of(scope, model)
+        if op in ops and layer:
+            where.setdefault(op, []).append(layer)
+    parts = []
+    for op in ops:
+        layers = list(dict.fromkeys(where.get(op, [])))
+        parts.append(f"TensorFlow op {op}" + (f" in layer {', '.join(map(repr, layers))}"
+                                             if layers else ""))
+    head = f"TFLite conversion ({variant}) failed: {'; '.join(parts)}"
+    if select_tf_ops:
+        return (f"{head} is neither a TFLite builtin nor a Select TF op; replace the op "
+                "with supported ones, or implement and register it as a TFLite custom op")
+    return (
+        f"{head} has no TFLite builtin kernel. Replace the op with supported ones, or "
+        "convert with select_tf_ops=True (kerasdl export --select-tf-ops), which keeps it "
+        "as a TensorFlow op where TensorFlow allows that: the app then needs the Flex "
+        "delegate (a larger runtime), which the plain LiteRT interpreter lacks"
+    )
+
+
 def convert_to_tflite(
-    model, path, variant="float32", representative_images=None, per_channel=True
+    model, path, variant="float32", representative_images=None, per_channel=True,
+    int8_io="int8", select_tf_ops=False,
 ):
     """Write ``model`` as a ``.tflite`` file at ``path`` (which must end in .tflite).
 
     ``variant`` is one of ``VARIANTS``; ``"int8"`` needs ``representative_images``
-    (preprocessed inputs from the *training* split) and quantises weights per output
-    channel unless ``per_channel=False``. Returns the file size in bytes. The batch
-    dimension is exported as dynamic; LiteRT resizes it at run time.
+    (preprocessed inputs from the *training* split), quantises weights per output
+    channel unless ``per_channel=False``, and takes and returns ``int8_io`` tensors
+    (``"int8"``, ``"uint8"`` input with int8 output, or ``"float32"``). Only TFLite
+    builtin ops are allowed unless ``select_tf_ops=True``. Returns the file size in bytes.
+    The batch dimension is exported as dynamic; LiteRT resizes it at run time. A failed
+    conversion leaves no file at ``path``; one caused by unsupported ops raises a
+    :class:`KerasdlError` naming the ops, their layers and the options.
     """
     path = os.fspath(path)
     if not path.endswith(".tflite"):
         raise ValueError(f"path must end with '.tflite', got {path!r}")
-    kwargs = _converter_kwargs(variant, representative_images, per_channel)
-    model.export(path, format="litert", verbose=False, **kwargs)
+    kwargs = _converter_kwargs(variant, representative_images, per_channel, int8_io,
+                               select_tf_ops)
+    try:
+        model.export(path, format="litert", verbose=False, **kwargs)
+    except Exception as err:
+        if os.path.exists(path):
+            os.remove(path)
+        explained = explain_conversion_error(str(err), model, variant, select_tf_ops)
+        if explained is None:
+            raise
+        raise KerasdlError(explained, argument="select_tf_ops") from err
     return os.path.getsize(path)

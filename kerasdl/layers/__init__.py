@@ -3,7 +3,7 @@
 from kerasdl.layers.highway import HighwayConv2D, HighwayDense
 from kerasdl.layers.lenet import ConnectionTableConv2D, ScaledTanh, TrainableSubsampling
 from kerasdl.layers.normalization import LocalResponseNormalization
-from kerasdl.layers.preprocessing import InputScaling
+from kerasdl.layers.preprocessing import InputScaling, PixelCast
 from kerasdl.layers.residual import ZeroPadShortcut
 from kerasdl.layers.shuffle import ChannelShuffle, ChannelSplit
 
@@ -15,6 +15,7 @@ __all__ = [
     "HighwayDense",
     "InputScaling",
     "LocalResponseNormalization",
+    "PixelCast",
     "ScaledTanh",
     "TrainableSubsampling",
     "ZeroPadShortcut",

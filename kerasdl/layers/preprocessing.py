@@ -167,3 +167,26 @@ def input_scaling_of(model):
             if found is not None:
                 return found
     return None
+
+
+@keras.saving.register_keras_serializable(package="kerasdl")
+class PixelCast(keras.layers.Layer):
+    """Casts integer pixels (``uint8`` from a camera or an image file) to the layer's float
+    dtype, so that a deployed model takes raw bytes; the scaling stays with the model."""
+
+    def call(self, inputs):
+        return keras.ops.cast(inputs, self.compute_dtype)
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
+
+
+def with_uint8_input(model, name="image"):
+    """``model`` behind a ``uint8`` input of the same shape (raw pixel values 0-255),
+    sharing its layers and weights: the artifact a phone app feeds camera bytes to."""
+    if len(model.inputs) != 1:
+        raise KerasdlError(f"a uint8 input needs a single-input model; {model.name!r} has "
+                           f"{len(model.inputs)} inputs", argument="raw_uint8")
+    pixels = keras.Input(model.input_shape[1:], dtype="uint8", name=name)
+    outputs = model(PixelCast(name="pixel_cast")(pixels))
+    return keras.Model(pixels, outputs, name=f"{model.name}_uint8")
