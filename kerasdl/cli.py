@@ -1,4 +1,4 @@
-"""``kerasdl`` command line: list, info, train, evaluate, export, quickstart.
+"""``kerasdl`` command line: list, info, train, evaluate, export, bench, predict, quickstart.
 
 Errors in what the user asked for (unknown model or dataset, bad shapes, missing data,
 existing output) are ``KerasdlError``s: they print one line and exit with status 2. Any
@@ -179,8 +179,36 @@ def cmd_export(args):
         data_dir=args.data_dir,
         max_test_examples=args.max_test_examples,
         int8_per_channel=not args.int8_per_tensor,
+        int8_io=args.int8_io,
+        raw_uint8=args.raw_uint8,
+        select_tf_ops=args.select_tf_ops,
     )
     print(render_model_card(card))
+    return 0
+
+
+def cmd_bench(args):
+    from kerasdl.atomic import check_writable_target, write_json
+    from kerasdl.export.bench import benchmark, render_bench
+
+    if args.json:
+        # Refuse before timing, not after.
+        check_writable_target(args.json, args.overwrite, what="bench results")
+    rows = benchmark(args.target, threads=tuple(args.threads), runs=args.runs)
+    print(render_bench(rows))
+    if args.json:
+        write_json(args.json, rows, overwrite=args.overwrite)
+        print(f"wrote {os.path.abspath(args.json)}")
+    return 0
+
+
+def cmd_predict(args):
+    from kerasdl.export.predict import format_prediction, predict_images
+
+    results = predict_images(args.artifact, args.images, top=args.top,
+                             num_threads=args.threads)
+    for image, pairs in zip(args.images, results):
+        print(format_prediction(image, pairs))
     return 0
 
 
@@ -258,11 +286,39 @@ def build_parser():
     s.add_argument("--int8-per-tensor", action="store_true",
                    help="one int8 weight scale per tensor (smaller file for tiny models; "
                    "per-channel is the default)")
+    s.add_argument("--int8-io", choices=("int8", "float32"), default="int8",
+                   help="input and output type of the int8 file (default int8)")
+    s.add_argument("--raw-uint8", action="store_true",
+                   help="bake the input preparation in: every artifact takes raw uint8 "
+                   "pixels (what a phone camera gives)")
+    s.add_argument("--select-tf-ops", action="store_true",
+                   help="allow TensorFlow ops without a TFLite builtin (needs the Flex "
+                   "delegate on the device)")
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--data-dir")
     s.add_argument("--max-test-examples", type=_positive_int,
                    help="verify on the first N test examples only")
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("bench", help="batch-1 latency of TFLite artifacts beside Keras, "
+                       "as a Markdown table")
+    s.add_argument("target", help="a .tflite file, an export folder, or a run folder "
+                   "(uses RUN/export; its model.keras adds Keras rows)")
+    s.add_argument("--threads", type=_positive_int, nargs="+", default=[1, 2], metavar="N",
+                   help="LiteRT thread counts to time (default: 1 2)")
+    s.add_argument("--runs", type=_positive_int, default=200,
+                   help="timed calls per row; the median is reported (default 200)")
+    s.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("predict", help="top classes of image files with a .tflite model")
+    s.add_argument("artifact", help="a .tflite classifier, or an export or run folder "
+                   "(uses its *_float32.tflite)")
+    s.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    s.add_argument("--top", type=_positive_int, default=3, help="classes per image (default 3)")
+    s.add_argument("--threads", type=_positive_int, help="LiteRT threads (default: LiteRT's)")
+    s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("quickstart", help="LeNet-5 on MNIST: train, evaluate, export, verify")
     s.add_argument("--output", default="saved_models", help="root folder (default saved_models)")

@@ -1,6 +1,9 @@
 """Export to SavedModel and TFLite (LiteRT), verification, and model cards."""
 
+from kerasdl.export.bench import benchmark, render_bench
 from kerasdl.export.bundle import FORMATS, export_model, render_model_card
+from kerasdl.export.metadata import read_labels
+from kerasdl.export.predict import predict_images
 from kerasdl.export.runtime import TFLiteRunner
 from kerasdl.export.tflite import VARIANTS, convert_to_tflite
 
@@ -8,7 +11,11 @@ __all__ = [
     "FORMATS",
     "VARIANTS",
     "TFLiteRunner",
+    "benchmark",
     "convert_to_tflite",
     "export_model",
+    "predict_images",
+    "read_labels",
+    "render_bench",
     "render_model_card",
 ]
