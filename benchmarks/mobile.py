@@ -37,15 +37,9 @@ TARGETS = {"min_float32_agreement": 1.0, "max_int8_drop_points": 1.0,
 
 
 def recipe_for(epochs):
-    from kerasdl.train import Recipe
+    from kerasdl.train import MOBILE_CIFAR10_RECIPE
 
-    # Adam with warm-up + cosine converges in few epochs without tuning per model; the
-    # papers' RMSprop schedules ran for hundreds of ImageNet epochs.
-    return Recipe(optimizer="adam", learning_rate=2e-3, schedule="cosine", warmup_epochs=1,
-                  epochs=epochs, batch_size=128, augmentation="cifar",
-                  validation_fraction=0.0,
-                  notes="benchmarks/mobile.py: Adam 2e-3, warm-up + cosine, crop-and-flip, "
-                  "CIFAR-10 at 32x32")
+    return MOBILE_CIFAR10_RECIPE.replace(epochs=epochs)
 
 
 def run_model(name, args):

@@ -1,10 +1,12 @@
 """Training recipes and resumable training runs."""
 
-from kerasdl.train.recipes import DEFAULT_RECIPE, Recipe, get_recipe, register_recipe
+from kerasdl.train.recipes import (DEFAULT_RECIPE, MOBILE_CIFAR10_RECIPE, Recipe, get_recipe,
+                                    register_recipe)
 from kerasdl.train.runs import default_run_dir, evaluate, load_run, train
 
 __all__ = [
     "DEFAULT_RECIPE",
+    "MOBILE_CIFAR10_RECIPE",
     "Recipe",
     "default_run_dir",
     "evaluate",
