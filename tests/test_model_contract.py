@@ -12,6 +12,13 @@ model. The test-only models in ``tests/contract_models.py`` (registered by ``con
 before collection) cover token inputs, two inputs and a model with its own ``train_step``.
 
 Models tagged ``heavy`` skip the reference-configuration build unless KERASDL_HEAVY=1.
+
+Twins: variants of one family usually share the family's ``test_kwargs``, which pin the
+scaled dimensions (ResNet-20/32/44/56/110, EfficientNet-B0 to B7, the MobileNet widths),
+so they build the very same test model. Such a model still gets the build, shape and
+reference-count checks, but the save, fit, custom-layer, feature-tap and TFLite checks
+run once, on the first of its twins: a twin is skipped only after its test model and the
+first one's are built and found equal layer by layer (type, output shapes, parameters).
 Models whose builder takes ``features_only`` have their feature taps checked, unless
 tagged ``no_feature_maps`` (then the builder must refuse ``features_only=True``).
 """
@@ -57,6 +64,59 @@ def _heavy_marked(names):
         )
         params.append(pytest.param(name, marks=marks, id=name))
     return params
+
+
+def _twin_leaders():
+    """``{name: first registered model with the same builder and test_kwargs}``."""
+    leaders, first = {}, {}
+    for name in ALL_MODELS:
+        info = kerasdl.model_info(name)
+        key = (info.builder, repr(sorted(info.test_kwargs.items())))
+        leaders[name] = first.setdefault(key, name)
+    return leaders
+
+
+TWIN_LEADERS = _twin_leaders()
+_FINGERPRINTS = {}
+
+
+def _fingerprint(name):
+    """The test model's layers as (type, output shapes, parameter count), in order."""
+    if name not in _FINGERPRINTS:
+        info = kerasdl.model_info(name)
+        model = kerasdl.create_model(name, **info.test_kwargs)
+        rows = []
+        for layer in model._flatten_layers(include_self=False):
+            try:
+                shapes = keras.tree.map_structure(lambda t: tuple(t.shape), layer.output)
+            except (AttributeError, ValueError):  # a layer called more than once
+                shapes = None
+            rows.append((type(layer).__name__, repr(shapes), layer.count_params()))
+        _FINGERPRINTS[name] = rows
+    return _FINGERPRINTS[name]
+
+
+def skip_if_twin(name):
+    """Skip ``name`` when it builds the same test model as its family's first variant."""
+    leader = TWIN_LEADERS.get(name, name)
+    if leader != name and _fingerprint(name) == _fingerprint(leader):
+        pytest.skip(f"{name} builds the same test model as {leader} (layer types, shapes "
+                    "and parameters), which is checked")
+
+
+def test_twins_are_detected():
+    """The twin rule must see the variants that share a test model, and only them: a
+    family's first variant is never a twin, and models of different builders never are."""
+    leaders = {n for n in ALL_MODELS if TWIN_LEADERS[n] == n}
+    twins = [n for n in ALL_MODELS if TWIN_LEADERS[n] != n]
+    for name in twins:
+        assert kerasdl.model_info(name).builder is kerasdl.model_info(TWIN_LEADERS[name]).builder
+        assert TWIN_LEADERS[name] in leaders
+    if "resnet56" in ALL_MODELS:
+        assert TWIN_LEADERS["resnet56"] == "resnet20"
+        assert _fingerprint("resnet56") == _fingerprint("resnet20")
+    if "lenet5" in ALL_MODELS and "resnet20" in ALL_MODELS:
+        assert _fingerprint("lenet5") != _fingerprint("resnet20")
 
 
 @pytest.fixture(autouse=True)
@@ -165,6 +225,7 @@ def test_builds_and_outputs_have_documented_shape(name):
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_keras_save_and_safe_load_round_trip(name, tmp_path):
+    skip_if_twin(name)
     info, kwargs, model = _setup(name)
     x = make_inputs(info, kwargs, model)
     before = _as_numpy_list(model(x, training=False))
@@ -201,6 +262,7 @@ def test_one_training_step_through_fit(name):
     """One ``fit()`` step, the way users train: the loss is finite and every trainable
     weight moves (Adam moves a weight only where its gradient is non-zero) and stays
     finite."""
+    skip_if_twin(name)
     info, kwargs, model = _setup(name)
     x = make_inputs(info, kwargs, model)
     variables = list(model.trainable_variables)
@@ -242,6 +304,7 @@ def _own_layers(model):
 def test_custom_layers_round_trip_their_config(name):
     """``from_config(get_config())`` rebuilds each custom layer with the same config, and
     with the same weights it computes the same outputs."""
+    skip_if_twin(name)
     info, kwargs, model = _setup(name)
     for layer in _own_layers(model):
         config = layer.get_config()
@@ -277,6 +340,7 @@ def test_feature_taps(name):
     ``[max(1, floor((n - r) / S) + 1), ceil(n / S)]``: "same" nets meet the upper end,
     valid ones (LeNet's C5: 1x1, r = 32 = n) the lower, and a map at a wrong stride or
     taken after a wrong layer falls outside."""
+    skip_if_twin(name)
     info = kerasdl.model_info(name)
     model = kerasdl.create_model(name, **{**info.test_kwargs, "features_only": True})
     kwargs = info.resolved_kwargs(**info.test_kwargs)
@@ -359,6 +423,7 @@ def test_reference_parameter_counts(name):
 @pytest.mark.skipif(not ON_TENSORFLOW, reason="TFLite export needs the TensorFlow backend")
 @pytest.mark.parametrize("name", MOBILE_MODELS)
 def test_tflite_float32_matches_keras(name, tmp_path):
+    skip_if_twin(name)
     from kerasdl.export.runtime import TFLiteRunner
     from kerasdl.export.tflite import convert_to_tflite
 
