@@ -226,9 +226,11 @@ from kerasdl.blocks import (
     apply_dense_layer,
     apply_squeeze_excite,
 )
+from kerasdl.blocks.mobile import apply_squeeze_excite_gate
 from kerasdl.models.cnn.googlenet import inception_module
 
-for fn in (apply_bottleneck_block, apply_squeeze_excite, apply_dense_layer, inception_module):
+for fn in (apply_bottleneck_block, apply_squeeze_excite, apply_squeeze_excite_gate,
+           apply_dense_layer, inception_module):
     print(inspect.getsource(fn))
 
 # %% [markdown]

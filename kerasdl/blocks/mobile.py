@@ -138,7 +138,8 @@ def apply_squeeze_excite_gate(x, reduced_filters, *, activation="relu", gate="si
     multiply) after ``prefix``. MobileNetV3 gates with the hard sigmoid and reduces to a
     quarter of the expanded width; EfficientNet gates with the sigmoid, reduces to a
     quarter of the block's input width and uses swish in between.
-    (:func:`kerasdl.blocks.apply_squeeze_excite` is the ResNet form: ReLU, C/ratio.)"""
+    The SE-ResNets use it too (:func:`kerasdl.blocks.apply_squeeze_excite`: ReLU,
+    reduction to C/ratio)."""
     check_positive_int(reduced_filters, "reduced_filters")
     pool, reduce, reduce_act, expand, gate_name, multiply = (f"{prefix}{n}" for n in names)
     s = keras.layers.GlobalAveragePooling2D(keepdims=True, name=pool)(x)

@@ -40,14 +40,16 @@ def _shortcut(x, filters, stride, kind, use_bias, epsilon, name):
 
 
 def apply_squeeze_excite(x, ratio=16, name="se"):
-    """Squeeze-and-excitation: global average, FC (C/ratio, ReLU), FC (C, sigmoid),
-    rescale the channels (Hu et al. 2018)."""
-    channels = x.shape[-1]
-    s = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_squeeze")(x)
-    s = keras.layers.Conv2D(max(1, channels // ratio), 1, activation="relu",
-                            name=f"{name}_reduce")(s)
-    s = keras.layers.Conv2D(channels, 1, activation="sigmoid", name=f"{name}_expand")(s)
-    return keras.layers.Multiply(name=f"{name}_excite")([x, s])
+    """Squeeze-and-excitation as the SE-ResNets place it (Hu et al. 2018), on the
+    residual branch before the addition: global average, 1x1 convolution to C/ratio with
+    ReLU, 1x1 convolution back with a sigmoid gate, channel-wise rescaling. The block is
+    the mobile networks' :func:`kerasdl.blocks.mobile.apply_squeeze_excite_gate`; only
+    the reduction rule and the layer names are the ResNets'."""
+    from kerasdl.blocks.mobile import apply_squeeze_excite_gate
+
+    return apply_squeeze_excite_gate(
+        x, max(1, x.shape[-1] // ratio), activation="relu", gate="sigmoid", prefix=name,
+        names=("_squeeze", "_reduce", "_reduce_relu", "_expand", "_gate", "_excite"))
 
 
 def apply_basic_block(x, filters, stride=1, *, shortcut="projection", use_bias=False,
