@@ -54,7 +54,7 @@ def main():
         record = json.load(f)
     history = _history(run_dir, {})
     seconds, sessions = console_epochs(os.path.join(run_dir, "train.log"))
-    missing = [int(e) for e, loss in zip(history["epoch"], history["loss"]) if loss != loss]
+    missing = [int(e) for e, loss in zip(history["epoch"], history["loss"]) if loss is None or loss != loss]
     recipe = record["recipe"]
     result = {
         "model": record["model"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -64,11 +65,23 @@ def atomic_file(path, overwrite=False):
             os.remove(tmp)
 
 
+def _finite(obj):
+    """``obj`` with NaN and infinities as None: JSON has no such numbers, and Python's
+    ``NaN`` tokens break every strict reader (a diverged loss is logged as null)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def write_json(path, obj, overwrite=True):
-    """``obj`` as indented JSON at ``path``, atomically."""
+    """``obj`` as indented, strict JSON at ``path`` (non-finite floats as null), atomically."""
     with atomic_file(path, overwrite=overwrite) as tmp:
         with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2)
+            json.dump(_finite(obj), f, indent=2, allow_nan=False)
 
 
 def save_model(model, path, overwrite=False):

@@ -141,3 +141,16 @@ def test_int8_per_tensor_scales_shrink_the_file(small_model_and_data, tmp_path):
         scales[per_channel] = len(c5[0]["quantization_parameters"]["scales"])
     assert scales == {True: 120, False: 1}
     assert sizes[False] < sizes[True]
+
+
+def test_write_json_writes_strict_json_with_null_for_nan(tmp_path):
+    from kerasdl.atomic import write_json
+
+    path = tmp_path / "history.json"
+    write_json(path, {"loss": [0.5, float("nan"), float("inf")], "epochs": (1, 2),
+                      "nested": {"x": np.float64("nan")}})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    # A strict reader (no NaN tokens allowed) parses it.
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON token {c}"))
+    assert data == {"loss": [0.5, None, None], "epochs": [1, 2], "nested": {"x": None}}

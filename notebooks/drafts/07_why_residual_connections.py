@@ -113,8 +113,8 @@ for name in NETS:
         history = json.load(f)
     epochs = np.arange(1, len(history["loss"]) + 1)
     style = "-" if "plain" in name else "--"
-    axes[0].plot(epochs, 100 * (1 - np.array(history["accuracy"])), style, label=name)
-    axes[1].plot(epochs, 100 * (1 - np.array(history["test_accuracy"])), style, label=name)
+    axes[0].plot(epochs, 100 * (1 - np.array(history["accuracy"], dtype=float)), style, label=name)
+    axes[1].plot(epochs, 100 * (1 - np.array(history["test_accuracy"], dtype=float)), style, label=name)
     depth = "56" if "56" in name else "20"
     rows.append(f"| `{name}` | {depth} | {'no' if 'plain' in name else 'yes'} | "
                 f"{100 * (1 - history['accuracy'][-1]):.1f}% | "
