@@ -57,7 +57,7 @@ def export_run(
             argument="run_path",
         )
     output_dir = check_writable_target(output_dir or os.path.join(run_dir, "export"), overwrite)
-    task, data = load_run_data(model, record, data_dir=data_dir)
+    task, data = load_run_data(model, record, data_dir=data_dir, run_dir=run_dir)
     test_x, test_y = task.verification_data(data, limit=max_test_examples)
     representative = None
     if "int8" in formats:

@@ -23,8 +23,10 @@ class Task:
 
     def load_data(self, dataset, *, input_shape, batch_size, validation_fraction=0.1,
                   augment=None, data_dir=None, max_examples=None, seed=0,
-                  deterministic=False):
-        """Train/validation/test pipelines for ``dataset``, fitted to ``input_shape``.
+                  deterministic=False, recipe=None, codecs=None):
+        """Train/validation/test pipelines for ``dataset``, fitted to ``input_shape``
+        (and, for text, to the ``recipe``'s tokenization, vocabulary and length, or to
+        the vocabularies ``codecs`` a trained run saved).
         The data may carry an ``epoch`` variable counting the passes over its training
         pipeline, from which that pipeline draws its shuffle and augmentation."""
         raise NotImplementedError
@@ -58,6 +60,10 @@ class Task:
     def summary(self, result):
         """One line for the CLI about an :meth:`evaluate` result."""
         raise NotImplementedError
+
+    def codecs(self, data):
+        """Vocabularies a run must save to encode its data again later, by name."""
+        return {}
 
     def record(self, data):
         """What a run record stores about the data (for evaluation and export later)."""
@@ -95,6 +101,7 @@ def register_task(task: Task) -> Task:
 def get_task(name: str) -> Task:
     """The adapter of the registry task ``name``."""
     import kerasdl.tasks.image_classification  # noqa: F401  (registers itself)
+    import kerasdl.tasks.text  # noqa: F401
 
     try:
         return TASK_ADAPTERS[name]

@@ -14,7 +14,7 @@ class ImageClassification(Task):
 
     def load_data(self, dataset, *, input_shape, batch_size=256, validation_fraction=0.1,
                   augment=None, data_dir=None, max_examples=None, seed=0,
-                  deterministic=False):
+                  deterministic=False, recipe=None, codecs=None):
         from kerasdl.data import load_image_classification
 
         return load_image_classification(

@@ -42,6 +42,10 @@ class Recipe:
     what ``clip_threshold`` bounds: each gradient's values, each gradient's norm, their
     global norm, or (``"adaptive"``) each unit's gradient-to-weight norm ratio
     (Brock et al. 2021).
+
+    Text tasks read ``tokenization`` (``"word"`` or ``"character"``),
+    ``vocabulary_size`` and ``sequence_length``; 0 or "" means the task's default
+    (:data:`kerasdl.tasks.text.DEFAULTS`).
     """
 
     optimizer: str = "adam"
@@ -59,6 +63,9 @@ class Recipe:
     clip_threshold: float = 0.0
     augmentation: str = "none"
     validation_fraction: float = 0.1
+    tokenization: str = ""
+    vocabulary_size: int = 0
+    sequence_length: int = 0
     notes: str = ""
 
     def __post_init__(self):
@@ -84,6 +91,13 @@ class Recipe:
             raise KerasdlError(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}",
                                argument="warmup_epochs")
         check_choice(self.augmentation, PRESETS, "augmentation")
+        if self.tokenization:
+            check_choice(self.tokenization, ("word", "character"), "tokenization")
+        for value, argument in ((self.vocabulary_size, "vocabulary_size"),
+                                (self.sequence_length, "sequence_length")):
+            if not (isinstance(value, int) and value >= 0):
+                raise KerasdlError(f"{argument} must be an integer >= 0 (0: the task's "
+                                   f"default), got {value!r}", argument=argument)
         check_choice(self.gradient_clipping, CLIPPING, "gradient_clipping")
         if self.gradient_clipping != "none" and not (
                 isinstance(self.clip_threshold, (int, float)) and self.clip_threshold > 0):

@@ -170,7 +170,8 @@ def train(
         raise KerasdlError("freeze needs init_from (a trained run to fine-tune)",
                            argument="freeze")
     else:
-        input_shape = tuple((model_kwargs or {}).get("input_shape") or info.default_input_shape)
+        shape = (model_kwargs or {}).get("input_shape") or info.default_input_shape
+        input_shape = tuple(shape) if shape else None  # None: a text model (the recipe sizes it)
     if "num_classes" in (model_kwargs or {}):
         raise KerasdlError("num_classes comes from the dataset; leave it out of model_kwargs",
                            argument="model_kwargs")
@@ -185,6 +186,7 @@ def train(
         max_examples=max_examples,
         seed=seed,
         deterministic=deterministic,
+        recipe=recipe,
     )
     steps = math.ceil(data.num_examples["train"] / recipe.batch_size)
     with _scope(distribution):
@@ -256,6 +258,11 @@ def train(
     train_seconds = time.perf_counter() - start
     model = task.inference_model(model)
     metrics = task.evaluate(model, data)
+    codecs = task.codecs(data)
+    if codecs:
+        from kerasdl.data.text import save_codecs
+
+        save_codecs(run_dir, **codecs)
     save_model(model, model_path, overwrite=True)
     record = {
         "model": info.name,
@@ -300,6 +307,7 @@ STRATEGIES = ("mirrored", "multiworker")
 # What a run folder may hold: anything else in a folder given as output_dir is the
 # user's, and a run is not written among it.
 RUN_CONTENTS = {MODEL_FILE, RUN_FILE, "history.json", "training_log.csv", "backup",
+                "vocabulary.json",
                 "export", CURVES_FILE, "tensorboard", "train.log"}
 
 
@@ -486,7 +494,7 @@ def _upgrade_legacy(model, record, model_path):
 
 
 def load_run_data(model, record, dataset=None, *, data_dir=None, max_examples=None,
-                  batch_size=256):
+                  batch_size=256, run_dir=None):
     """``(task, data)`` for a trained run: its task's data for ``dataset`` (default: the
     run's own), fitted to the model's input and checked against what it was trained on."""
     from kerasdl.tasks import get_task
@@ -498,8 +506,14 @@ def load_run_data(model, record, dataset=None, *, data_dir=None, max_examples=No
     task_name = record.get("task") or (
         model_info(record["model"]).task if record.get("model") else "image_classification")
     task = get_task(task_name)
-    data = task.load_data(dataset, input_shape=model.input_shape[1:], batch_size=batch_size,
-                          data_dir=data_dir, max_examples=max_examples)
+    codecs = {}
+    if run_dir is not None:
+        from kerasdl.data.text import load_codecs
+
+        codecs = load_codecs(run_dir)
+    input_shape = model.input_shape[1:] if not isinstance(model.input_shape, list) else None
+    data = task.load_data(dataset, input_shape=input_shape, batch_size=batch_size,
+                          data_dir=data_dir, max_examples=max_examples, codecs=codecs)
     task.check_compatible(record, data)
     return task, data
 
@@ -509,7 +523,8 @@ def evaluate(path, dataset=None, *, data_dir=None, max_examples=None, batch_size
     whose classes differ from the run's is refused."""
     model, record = load_run(path)
     task, data = load_run_data(model, record, dataset, data_dir=data_dir,
-                               max_examples=max_examples, batch_size=batch_size)
+                               max_examples=max_examples, batch_size=batch_size,
+                               run_dir=run_dir_of(path))
     result = task.evaluate(model, data, batch_size=batch_size)
     return {"dataset": dataset or record["dataset"], "source": data.source, **result,
             "summary": task.summary({"dataset": dataset or record["dataset"], **result})}

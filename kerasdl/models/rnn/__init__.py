@@ -1,0 +1,1 @@
+"""Recurrent networks: sequence classifiers, language models and the course's models."""

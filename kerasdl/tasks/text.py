@@ -1,0 +1,269 @@
+"""Sequence tasks: text classification, language modelling and translation (seq2seq).
+
+Each reads its data through :mod:`kerasdl.data.text`, sized by the recipe's
+``tokenization``, ``vocabulary_size`` and ``sequence_length``; a run saves its
+vocabularies (``RUN/vocabulary.json``) so that evaluating or exporting it later encodes
+text exactly as in training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kerasdl.errors import KerasdlError
+from kerasdl.tasks import Task, register_task
+
+# Per task: (tokenization, vocabulary size, sequence length) when a recipe leaves them 0.
+DEFAULTS = {
+    "sequence_classification": ("word", 20_000, 64),
+    "language_modeling": ("character", 0, 100),
+    "seq2seq": ("word", 10_000, 40),
+}
+
+
+class _TextTask(Task):
+    loader = None
+
+    def settings(self, recipe):
+        tokenization, vocab, length = DEFAULTS[self.name]
+        if recipe is not None:
+            tokenization = recipe.tokenization or tokenization
+            vocab = recipe.vocabulary_size or vocab
+            length = recipe.sequence_length or length
+        return tokenization, vocab, length
+
+    def load_data(self, dataset, *, input_shape=None, batch_size=64, validation_fraction=0.1,
+                  augment=None, data_dir=None, max_examples=None, seed=0,
+                  deterministic=False, recipe=None, codecs=None):
+        tokenization, vocab, length = self.settings(recipe)
+        codecs = codecs or {}
+        return type(self).loader(
+            dataset, tokenization=tokenization, vocabulary_size=vocab,
+            sequence_length=length, batch_size=batch_size,
+            validation_fraction=validation_fraction, data_dir=data_dir,
+            max_examples=max_examples, seed=seed, **self._codec_kwargs(codecs))
+
+    def _codec_kwargs(self, codecs):
+        return {"codec": codecs["text"]} if "text" in codecs else {}
+
+    def codecs(self, data):
+        """The vocabularies a run saves, by name."""
+        return {"text": data.codec}
+
+    def build_model(self, info, data, recipe=None, **overrides):
+        kwargs = info.default_kwargs()
+        sizes = {"vocabulary_size": data.vocabulary_size,
+                 "sequence_length": data.codec.sequence_length}
+        if data.num_classes is not None:
+            sizes["num_classes"] = data.num_classes
+        if data.target_codec is not None:
+            sizes["target_vocabulary_size"] = data.target_codec.vocabulary_size
+        missing = [k for k in sizes if k not in kwargs and k != "sequence_length"]
+        if missing:
+            raise KerasdlError(
+                f"{info.name!r} cannot be sized for this data: its builder has no "
+                f"{', '.join(missing)} argument", argument="model")
+        sizes = {k: v for k, v in sizes.items() if k in kwargs}
+        return info.build(**{**overrides, **sizes})
+
+    def record(self, data):
+        c = data.codec
+        record = {"tokenization": c.tokenization, "vocabulary_size": c.vocabulary_size,
+                  "sequence_length": c.sequence_length, "preprocessing": data.describe()}
+        if data.class_names:
+            record["class_names"] = list(data.class_names)
+            record["num_classes"] = len(data.class_names)
+        return record
+
+    def check_compatible(self, record, data):
+        trained = record.get("class_names")
+        if trained is not None and data.class_names is not None \
+                and list(trained) != list(data.class_names):
+            raise KerasdlError(
+                f"the run was trained with classes {trained}, this data has "
+                f"{list(data.class_names)}", argument="dataset")
+
+    def calibration_data(self, data, limit):
+        x, _ = data.arrays("train")
+        return x[:limit]
+
+
+def _sparse_ce(**kwargs):
+    import keras
+
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, **kwargs)
+
+
+class SequenceClassification(_TextTask):
+    name = "sequence_classification"
+
+    @staticmethod
+    def loader(*args, **kwargs):
+        from kerasdl.data.text import load_text_classification
+
+        return load_text_classification(*args, **kwargs)
+
+    def compile_kwargs(self, model=None, recipe=None):
+        return {"loss": _sparse_ce(), "metrics": ["accuracy"]}
+
+    def evaluate(self, model, data, batch_size=256):
+        x, y = data.arrays("test")
+        logits = model.predict(x, batch_size=batch_size, verbose=0)
+        loss = _sparse_ce()(y, logits)
+        import keras
+
+        accuracy = float((logits.argmax(-1) == y).mean())
+        return {"test_examples": int(len(y)), "test_accuracy": accuracy,
+                "test_error_percent": round(100 * (1 - accuracy), 3),
+                "test_loss": float(keras.ops.convert_to_numpy(loss))}
+
+    def summary(self, result):
+        return (f"{result['dataset']}: test accuracy {100 * result['test_accuracy']:.2f}% "
+                f"on {result['test_examples']:,} examples")
+
+    def verification_data(self, data, limit=None):
+        x, y = data.arrays("test")
+        return (x, y) if limit is None else (x[:limit], y[:limit])
+
+    def compare(self, reference, outputs, targets):
+        return {"accuracy": float((outputs.argmax(-1) == targets).mean()),
+                "top1_agreement": float((outputs.argmax(-1) == reference.argmax(-1)).mean()),
+                "max_abs_logit_diff": float(np.abs(outputs - reference).max())}
+
+    def describe_io(self, model, record):
+        return {
+            "input": {"name": model.inputs[0].name, "shape": list(model.input_shape[1:]),
+                      "dtype": "int32", "kind": "token ids (0 = padding)",
+                      "preparation": record.get("preprocessing", ""),
+                      "vocabulary": "vocabulary.json of the run"},
+            "output": {"kind": "logits", "shape": list(model.output_shape[1:]),
+                       "class_names": record.get("class_names"),
+                       "decode": "argmax over the last axis; softmax for probabilities"},
+        }
+
+
+def _token_metrics(model, ds, ignore_id):
+    """Mean cross-entropy per target token (nats) over a pipeline, padding ignored."""
+    total, count, correct = 0.0, 0, 0
+    import keras
+
+    for x, y in ds:
+        out = model(x, training=False)
+        if isinstance(out, dict):
+            out = out["logits"]
+        logits = np.asarray(keras.ops.convert_to_numpy(out), dtype="float64")
+        y = y.numpy()
+        shifted = logits - logits.max(-1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+        picked = np.take_along_axis(logp, y[..., None], -1)[..., 0]
+        keep = np.ones_like(y, bool) if ignore_id is None else y != ignore_id
+        total += float(-picked[keep].sum())
+        count += int(keep.sum())
+        correct += int(((logits.argmax(-1) == y) & keep).sum())
+    return total / max(count, 1), count, correct / max(count, 1)
+
+
+class LanguageModeling(_TextTask):
+    """Next-token prediction: cross-entropy in nats per token and perplexity."""
+
+    name = "language_modeling"
+
+    @staticmethod
+    def loader(*args, validation_fraction=None, **kwargs):
+        from kerasdl.data.text import load_language_modeling
+
+        return load_language_modeling(*args, **kwargs)
+
+    def compile_kwargs(self, model=None, recipe=None):
+        return {"loss": _sparse_ce(), "metrics": ["accuracy"]}
+
+    def evaluate(self, model, data, batch_size=256):
+        result = {}
+        for split in ("validation", "test"):
+            ds = getattr(data, split)
+            if ds is None:
+                continue
+            nats, tokens, accuracy = _token_metrics(model, ds, ignore_id=None)
+            result.update({f"{split}_nats_per_token": nats,
+                           f"{split}_perplexity": math.exp(nats),
+                           f"{split}_bits_per_token": nats / math.log(2),
+                           f"{split}_token_accuracy": accuracy,
+                           f"{split}_tokens": tokens})
+        result["test_examples"] = result.get("test_tokens", 0)
+        return result
+
+    def summary(self, result):
+        parts = [f"{split} {result[f'{split}_nats_per_token']:.3f} nats/token (perplexity "
+                 f"{result[f'{split}_perplexity']:.2f})"
+                 for split in ("validation", "test") if f"{split}_nats_per_token" in result]
+        return f"{result['dataset']}: " + ", ".join(parts)
+
+
+class Seq2Seq(_TextTask):
+    """Translation: teacher-forced training, token cross-entropy with padding ignored."""
+
+    name = "seq2seq"
+
+    @staticmethod
+    def loader(*args, tokenization=None, validation_fraction=None, **kwargs):
+        from kerasdl.data.text import load_translation
+
+        return load_translation(*args, **kwargs)
+
+    def _codec_kwargs(self, codecs):
+        out = {}
+        if "source" in codecs:
+            out["codec"] = codecs["source"]
+        if "target" in codecs:
+            out["target_codec"] = codecs["target"]
+        return out
+
+    def codecs(self, data):
+        return {"source": data.codec, "target": data.target_codec}
+
+    def compile_kwargs(self, model=None, recipe=None):
+        loss = _sparse_ce(ignore_class=0)
+        if model is not None and isinstance(model.output, dict):
+            return {"loss": {"logits": loss}, "metrics": {"logits": ["accuracy"]}}
+        return {"loss": loss, "metrics": ["accuracy"]}
+
+    def fit_data(self, model, data):
+        if not isinstance(model.output, dict):
+            return data.train, data.validation, data.test
+
+        def targets(x, y):
+            return x, {"logits": y}
+
+        return tuple(None if ds is None else ds.map(targets)
+                     for ds in (data.train, data.validation, data.test))
+
+    def record(self, data):
+        record = super().record(data)
+        record["target_vocabulary_size"] = data.target_codec.vocabulary_size
+        return record
+
+    def evaluate(self, model, data, batch_size=256):
+        nats, tokens, accuracy = _token_metrics(_logits_model(model), data.test, ignore_id=0)
+        return {"test_examples": data.num_examples["test"], "test_nats_per_token": nats,
+                "test_perplexity": math.exp(nats), "test_token_accuracy": accuracy,
+                "test_tokens": tokens}
+
+    def summary(self, result):
+        return (f"{result['dataset']}: test {result['test_nats_per_token']:.3f} nats/token "
+                f"(perplexity {result['test_perplexity']:.2f}), teacher-forced token accuracy "
+                f"{100 * result['test_token_accuracy']:.1f}%")
+
+
+def _logits_model(model):
+    """A callable giving logits whether the model returns them or a dict holding them."""
+    def call(x, training=False):
+        out = model(x, training=training)
+        return out["logits"] if isinstance(out, dict) else out
+
+    return call
+
+
+for _task in (SequenceClassification(), LanguageModeling(), Seq2Seq()):
+    register_task(_task)
