@@ -312,15 +312,20 @@ def test_custom_layers_round_trip_their_config(name):
         assert clone.get_config() == config, f"{name}/{layer.name}: config changed"
         if isinstance(layer, keras.Model):
             continue
-        shape = (BATCH,) + tuple(SEQ_LEN if d is None else int(d) for d in layer.input.shape[1:])
-        sample = np.random.default_rng(0).uniform(-1, 1, size=shape).astype("float32")
-        clone.build(shape)
+        rng = np.random.default_rng(0)
+        # A layer of several inputs (an attention's query and keys) gets a list of them.
+        several = isinstance(layer.input, (list, tuple))
+        tensors = list(layer.input) if several else [layer.input]
+        shapes = [(BATCH,) + tuple(SEQ_LEN if d is None else int(d) for d in t.shape[1:])
+                  for t in tensors]
+        samples = [rng.uniform(-1, 1, size=shape).astype("float32") for shape in shapes]
+        shapes, sample = (shapes, samples) if several else (shapes[0], samples[0])
+        clone.build(shapes)
         clone.set_weights(layer.get_weights())
-        np.testing.assert_allclose(
-            keras.ops.convert_to_numpy(clone(sample)),
-            keras.ops.convert_to_numpy(layer(sample)),
-            rtol=0, atol=1e-6, err_msg=f"{name}/{layer.name}: clone computes differently",
-        )
+        for got, want in zip(_as_numpy_list(clone(sample)), _as_numpy_list(layer(sample))):
+            np.testing.assert_allclose(
+                got, want, rtol=0, atol=1e-6,
+                err_msg=f"{name}/{layer.name}: clone computes differently")
 
 
 @pytest.mark.parametrize("name", FEATURE_MODELS)
