@@ -18,7 +18,7 @@ import keras
 from kerasdl.errors import KerasdlError
 
 __all__ = ["ReceptiveField", "layer_macs", "count_macs", "weighted_depth", "receptive_field",
-           "gradient_norms", "summarize"]
+           "gradient_norms", "gradient_norms_by_time", "summarize"]
 
 
 def _spatial(shape):
@@ -400,3 +400,65 @@ def gradient_norms(model, x, y, loss=None):
                            f"{backend!r}", argument="backend")
     return [(name, float(np.linalg.norm(keras.ops.convert_to_numpy(g))))
             for (name, _), g in zip(kernels, grads)]
+
+
+def gradient_norms_by_time(model, x, y, loss=None):
+    """The L2 norm of d loss / d input at each time step, averaged over the examples: a
+    numpy array [time] for inputs ``x`` [batch, time, features]. It shows how far back
+    the loss reaches, the vanishing gradients over time of Hochreiter 1991 and Bengio,
+    Simard & Frasconi 1994 (the recurrent networks chapter's adding problem).
+
+    Each example's gradient is that of its own loss (the per-example losses are summed,
+    not averaged), so the norms do not shrink as the batch grows. ``loss`` defaults to
+    mean squared error; give a ``keras.losses.Loss`` or a function that returns one loss
+    per example. The forward pass runs in training mode, as in :func:`gradient_norms`.
+    Works on the TensorFlow, JAX and PyTorch backends.
+    """
+    import numpy as np
+
+    loss_fn = loss or keras.losses.MeanSquaredError()
+    x = np.asarray(x, dtype="float32")
+    if x.ndim != 3:
+        raise KerasdlError(f"x must be [batch, time, features], got shape {x.shape}",
+                           argument="x")
+    x = keras.ops.convert_to_tensor(x)
+    y = keras.ops.convert_to_tensor(np.asarray(y))
+
+    def summed_loss(prediction):
+        # Loss.call gives the unreduced per-example values that __call__ would average.
+        per_example = (loss_fn.call(y, prediction) if isinstance(loss_fn, keras.losses.Loss)
+                       else loss_fn(y, prediction))
+        return keras.ops.sum(per_example)
+
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = summed_loss(model(x, training=True))
+        grad = tape.gradient(value, x)
+    elif backend == "jax":
+        import jax
+
+        trainable = [v.value for v in model.trainable_variables]
+        others = [v.value for v in model.non_trainable_variables]
+
+        def compute(inputs):
+            out, _ = model.stateless_call(trainable, others, inputs, training=True)
+            return summed_loss(out)
+
+        grad = jax.grad(compute)(x)
+    elif backend == "torch":
+        import torch
+
+        x = x.detach().clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(summed_loss(model(x, training=True)), x,
+                                      allow_unused=True)
+    else:
+        raise KerasdlError(f"gradient_norms_by_time supports the tensorflow, jax and torch "
+                           f"backends, not {backend!r}", argument="backend")
+    if grad is None:  # the output does not depend on the input at all
+        return np.zeros(x.shape[1], dtype="float32")
+    grad = keras.ops.convert_to_numpy(grad)
+    return np.linalg.norm(grad, axis=-1).mean(axis=0)

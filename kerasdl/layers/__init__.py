@@ -4,6 +4,7 @@ from kerasdl.layers.highway import HighwayConv2D, HighwayDense
 from kerasdl.layers.lenet import ConnectionTableConv2D, ScaledTanh, TrainableSubsampling
 from kerasdl.layers.normalization import LocalResponseNormalization
 from kerasdl.layers.preprocessing import InputScaling, PixelCast
+from kerasdl.layers.recurrent import ScratchGRU, ScratchLSTM, ScratchSimpleRNN
 from kerasdl.layers.residual import ZeroPadShortcut
 from kerasdl.layers.shuffle import ChannelShuffle, ChannelSplit
 
@@ -17,6 +18,9 @@ __all__ = [
     "LocalResponseNormalization",
     "PixelCast",
     "ScaledTanh",
+    "ScratchGRU",
+    "ScratchLSTM",
+    "ScratchSimpleRNN",
     "TrainableSubsampling",
     "ZeroPadShortcut",
 ]
