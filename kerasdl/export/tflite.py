@@ -122,6 +122,56 @@ def explain_conversion_error(message, model, variant, select_tf_ops=False):
     )
 
 
+_RNN_LAYERS = ("LSTM", "GRU", "SimpleRNN")
+
+
+def _rnn_layers(model):
+    import keras
+
+    found = []
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)):
+            found.append(layer)
+    return found
+
+
+def unrolled_for_tflite(model):
+    """``model`` itself, or, when it holds Keras recurrent layers, a copy with the same
+    weights whose recurrent layers are unrolled over their (static) time steps.
+
+    Keras 3's recurrent layers run a ``while`` loop over TensorArrays, which the TFLite
+    converter cannot lower to builtin ops (``TensorListReserve ... element_shape``), and
+    its TensorFlow implementation is not the tf.keras function the converter fuses into
+    ``UNIDIRECTIONAL_SEQUENCE_LSTM``. Unrolled, each time step becomes plain builtin ops
+    (FULLY_CONNECTED, LOGISTIC, TANH, MUL, ADD; masks as SELECT_V2), so the file runs on
+    the plain LiteRT runtime. It needs a fixed sequence length."""
+    import keras
+
+    layers = [layer for layer in _rnn_layers(model) if not layer.unroll]
+    if not layers:
+        return model
+    for tensor in model.inputs:
+        if len(tensor.shape) > 1 and tensor.shape[1] is None:
+            raise KerasdlError(
+                f"{model.name!r} has recurrent layers and input {tensor.name!r} of any "
+                "length; TFLite needs them unrolled over a fixed number of steps: build the "
+                "model with sequence_length=N", argument="model")
+
+    def clone(layer):
+        config = layer.get_config()
+        if type(layer).__name__ in _RNN_LAYERS:
+            config["unroll"] = True
+        elif isinstance(layer, keras.layers.Bidirectional):
+            for key in ("layer", "backward_layer"):
+                if config.get(key):
+                    config[key]["config"]["unroll"] = True
+        return type(layer).from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def convert_to_tflite(
     model, path, variant="float32", representative_images=None, per_channel=True,
     int8_io="int8", select_tf_ops=False,
@@ -142,6 +192,7 @@ def convert_to_tflite(
         raise ValueError(f"path must end with '.tflite', got {path!r}")
     kwargs = _converter_kwargs(variant, representative_images, per_channel, int8_io,
                                select_tf_ops)
+    model = unrolled_for_tflite(model)
     try:
         model.export(path, format="litert", verbose=False, **kwargs)
     except Exception as err:

@@ -1,0 +1,56 @@
+"""Recurrent text models to TFLite: unrolled over a fixed length, builtin ops only, and
+equal to Keras on padded (masked) inputs."""
+
+import io
+import contextlib
+
+import numpy as np
+import pytest
+
+import kerasdl
+from kerasdl.errors import KerasdlError
+from kerasdl.export.runtime import TFLiteRunner
+from kerasdl.export.tflite import convert_to_tflite, unrolled_for_tflite
+
+
+def _ops(path):
+    import tensorflow as tf
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        tf.lite.experimental.Analyzer.analyze(model_path=str(path))
+    return {line.split("Op#")[1].split("(")[0].split()[1]
+            for line in out.getvalue().splitlines() if "Op#" in line}
+
+
+@pytest.mark.parametrize("name", ["lstm_classifier", "bilstm_classifier", "gru_classifier"])
+def test_rnn_classifier_exports_with_builtin_ops_and_agrees(name, tmp_path):
+    model = kerasdl.create_model(name, vocabulary_size=50, embedding_dim=8, units=6,
+                                 sequence_length=10)
+    tokens = np.random.default_rng(0).integers(1, 50, (6, 10)).astype("int32")
+    tokens[:, 6:] = 0  # padded sentences: the mask must behave as in Keras
+    tokens[0, 3:] = 0
+    path = tmp_path / f"{name}.tflite"
+    convert_to_tflite(model, path)
+    ops = _ops(path)
+    assert not any(op.startswith(("Flex", "WHILE", "TensorList", "CUSTOM")) for op in ops), ops
+    assert {"FULLY_CONNECTED", "LOGISTIC", "TANH"} <= ops
+    got = TFLiteRunner(path).predict(tokens)
+    np.testing.assert_allclose(got, model.predict(tokens, verbose=0), atol=1e-5)
+
+
+def test_unrolling_needs_a_fixed_length_and_keeps_the_weights():
+    free = kerasdl.create_model("lstm_classifier", vocabulary_size=50, embedding_dim=8,
+                                units=6)
+    with pytest.raises(KerasdlError, match="sequence_length"):
+        unrolled_for_tflite(free)
+    fixed = kerasdl.create_model("lstm_classifier", vocabulary_size=50, embedding_dim=8,
+                                 units=6, sequence_length=10)
+    copy = unrolled_for_tflite(fixed)
+    assert copy is not fixed and copy.get_layer("rnn1_lstm").unroll
+    assert not fixed.get_layer("rnn1_lstm").unroll
+    for a, b in zip(copy.get_weights(), fixed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    cnn = kerasdl.create_model("textcnn", vocabulary_size=50, embedding_dim=8, filters=4,
+                               sequence_length=12)
+    assert unrolled_for_tflite(cnn) is cnn  # nothing recurrent: the model itself
