@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The long trainings behind the issues' targets, one after another, each resumable:
+# `kerasdl train` checkpoints every epoch and a finished run is skipped, so after an
+# interruption the same command carries on where it stopped. Each run's console output
+# is appended to RUN/train.log (benchmarks/long_run_record.py sums its epoch times).
+#
+#   nohup nice -n 19 bash benchmarks/long_runs.sh >> saved_models/long_runs.log 2>&1 &
+#
+# Pass names to run only some: bash benchmarks/long_runs.sh sst2 shakespeare
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export TFDS_DATA_DIR="${TFDS_DATA_DIR:-$(cd ../shared/data/tfds 2>/dev/null && pwd)}"
+PY=.venv/bin/python
+KERASDL=.venv/bin/kerasdl
+
+train() {  # train RUN_DIR MODEL DATASET
+  local run=$1 model=$2 dataset=$3
+  if [ -f "$run/model.keras" ]; then echo "[$(date -u +%H:%M)] $run finished"; return; fi
+  mkdir -p "$run"
+  echo "[$(date -u +%H:%M)] training $model on $dataset -> $run"
+  "$KERASDL" train "$model" --dataset "$dataset" --output "$run" >> "$run/train.log" 2>&1
+  echo "[$(date -u +%H:%M)] $run exit $?"
+}
+
+want() { [ $# -eq 0 ] || [[ " ${SELECTED} " == *" $1 "* ]]; }
+SELECTED="$*"
+
+# Issue 17: a bidirectional LSTM at >= 82% on SST-2 validation.
+want sst2 && train saved_models/bilstm_classifier_sst2 bilstm_classifier glue/sst2
+# Issue 17: a character LSTM at <= 1.6 nats/char on Tiny Shakespeare validation.
+want shakespeare && train saved_models/lstm_lm_tiny_shakespeare lstm_lm tiny_shakespeare
+# Issue 16: MobileNetV2-0.35 and EfficientNet-B0 on CIFAR-10, exported and timed.
+want mobile && { mkdir -p saved_models/mobile_cifar10;
+  $PY benchmarks/mobile.py >> saved_models/mobile_cifar10/train.log 2>&1; }
+# Issue 17: the seq2seq model with Bahdanau attention, >= 28 BLEU on test_2016_flickr.
+want multi30k && train saved_models/seq2seq_bahdanau_multi30k seq2seq_bahdanau multi30k
+# Issue 17: SimpleRNN against LSTM and GRU on the adding problem.
+want adding && $PY benchmarks/adding_problem.py
+echo "[$(date -u +%H:%M)] queue done"
