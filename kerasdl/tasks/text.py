@@ -151,8 +151,8 @@ def _token_metrics(model, ds, ignore_id):
 
     for x, y in ds:
         out = model(x, training=False)
-        if isinstance(out, dict):
-            out = out["logits"]
+        if isinstance(out, dict):  # a seq2seq model's logits, a biLM's forward direction
+            out = out["logits"] if "logits" in out else out["forward"]
         logits = np.asarray(keras.ops.convert_to_numpy(out), dtype="float64")
         y = y.numpy()
         shifted = logits - logits.max(-1, keepdims=True)
@@ -177,7 +177,22 @@ class LanguageModeling(_TextTask):
         return load_language_modeling(*args, **kwargs)
 
     def compile_kwargs(self, model=None, recipe=None):
+        if model is not None and isinstance(model.output, dict):
+            # A bidirectional LM: the backward direction's first target does not exist.
+            return {"loss": {"forward": _sparse_ce(), "backward": _sparse_ce(ignore_class=0)}}
         return {"loss": _sparse_ce(), "metrics": ["accuracy"]}
+
+    def fit_data(self, model, data):
+        if not isinstance(model.output, dict):
+            return data.train, data.validation, data.test
+        import tensorflow as tf
+
+        def both_directions(x, y):
+            previous = tf.concat([tf.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
+            return x, {"forward": y, "backward": previous}
+
+        return tuple(None if ds is None else ds.map(both_directions)
+                     for ds in (data.train, data.validation, data.test))
 
     def evaluate(self, model, data, batch_size=256):
         result = {}

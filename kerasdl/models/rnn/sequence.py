@@ -302,3 +302,33 @@ def build_course_gru(*, input_size=10, hidden_size=20, output_size=5, num_layers
     frameworks count the same 4,545 parameters."""
     return _course_model("gru", input_size, hidden_size, output_size, num_layers, name)
 
+
+
+@register_model(
+    "bilstm_tagger",
+    family="rnn",
+    task="token_classification",
+    paper="Graves & Schmidhuber 2005 (bidirectional LSTM); Huang, Xu & Yu, Bidirectional "
+          "LSTM-CRF Models for Sequence Tagging, 2015 (without the CRF)",
+    reference_params={
+        "hand count at vocabulary 20,000, embedding 128, 128 units per direction, 17 tags "
+        "(the Universal Dependencies POS set): 20,000x128 + 2 x 4 x (128 x 256 + 128) + "
+        "256 x 17 + 17": 20_000 * 128 + 2 * 4 * (128 * 256 + 128) + 256 * 17 + 17,
+    },
+    test_kwargs={"vocabulary_size": 30, "num_classes": 5, "embedding_dim": 8, "units": 6},
+    inputs=(TOKENS,),
+    output_shape=(None, "num_classes"),
+    tags=("text",),
+)
+def build_bilstm_tagger(*, vocabulary_size=20_000, num_classes=17, embedding_dim=128,
+                        units=128, dropout=0.3, sequence_length=None, name="bilstm_tagger"):
+    """A many-to-many tagger: embeddings (padding masked), a bidirectional LSTM returning
+    every step, and a tag distribution per token (part of speech, named entities)."""
+    check_positive_int(num_classes, "num_classes")
+    check_fraction(dropout, "dropout")
+    tokens = keras.Input((sequence_length,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True,
+                               name="embedding")(tokens)
+    x = _recurrent("lstm", units, True, True, 0.0, "rnn1")(x)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    return keras.Model(tokens, keras.layers.Dense(num_classes, name="tags")(x), name=name)
