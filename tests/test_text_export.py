@@ -23,7 +23,8 @@ def _ops(path):
             for line in out.getvalue().splitlines() if "Op#" in line}
 
 
-@pytest.mark.parametrize("name", ["lstm_classifier", "bilstm_classifier", "gru_classifier"])
+@pytest.mark.parametrize("name", ["lstm_classifier", "bilstm_classifier", "gru_classifier",
+                                  "stacked_bilstm_classifier"])
 def test_rnn_classifier_exports_with_builtin_ops_and_agrees(name, tmp_path):
     model = kerasdl.create_model(name, vocabulary_size=50, embedding_dim=8, units=6,
                                  sequence_length=10)
@@ -54,3 +55,25 @@ def test_unrolling_needs_a_fixed_length_and_keeps_the_weights():
     cnn = kerasdl.create_model("textcnn", vocabulary_size=50, embedding_dim=8, filters=4,
                                sequence_length=12)
     assert unrolled_for_tflite(cnn) is cnn  # nothing recurrent: the model itself
+
+
+@pytest.mark.parametrize("name", ["seq2seq_bahdanau", "seq2seq_luong"])
+def test_seq2seq_exports_two_inputs_two_outputs_and_agrees(name, tmp_path):
+    """Two inputs, a dict of two outputs, a bidirectional encoder over padded sources:
+    the runner feeds the inputs by name and returns the outputs by name."""
+    model = kerasdl.create_model(name, vocabulary_size=40, target_vocabulary_size=30,
+                                 embedding_dim=8, units=6, sequence_length=9)
+    rng = np.random.default_rng(1)
+    source = rng.integers(1, 40, (5, 9)).astype("int32")
+    target = rng.integers(1, 30, (5, 9)).astype("int32")
+    source[:, 5:] = 0
+    target[:, 6:] = 0
+    path = tmp_path / f"{name}.tflite"
+    convert_to_tflite(model, path)
+    assert not any(op.startswith(("Flex", "WHILE", "TensorList")) for op in _ops(path))
+    runner = TFLiteRunner(path, input_names=[t.name for t in model.inputs])
+    assert sorted(runner.output_names) == ["attention", "logits"]
+    got = dict(zip(runner.output_names, runner.predict([source, target])))
+    want = model.predict([source, target], verbose=0)
+    for key in ("logits", "attention"):
+        np.testing.assert_allclose(got[key], want[key], atol=1e-5, err_msg=key)

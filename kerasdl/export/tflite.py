@@ -169,6 +169,14 @@ def unrolled_for_tflite(model):
 
     copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())
+    for layer in copy._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Bidirectional) and layer.return_sequences:
+            # Keras' unrolled TensorFlow loop zeroes masked outputs of a go_backwards
+            # layer with the mask in forward order while its outputs are still reversed
+            # (keras 3.15, backend/tensorflow/rnn.py), zeroing real positions instead of
+            # padding. Carrying the previous output there instead changes only masked
+            # positions, which every later layer ignores.
+            layer.backward_layer.zero_output_for_mask = False
     return copy
 
 

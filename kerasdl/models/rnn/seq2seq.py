@@ -42,12 +42,15 @@ class GeneralScoreAttention(keras.layers.Layer):
 
     def call(self, inputs, mask=None):
         query, value = inputs
-        scores = keras.ops.einsum("btq,qv,bsv->bts", query, self.w_a, value)
+        # Two batched matmuls rather than one three-operand einsum, which the TFLite
+        # converter turned into an unreadable file (a tensor of overflowing size).
+        scores = keras.ops.matmul(keras.ops.matmul(query, self.w_a),
+                                  keras.ops.transpose(value, (0, 2, 1)))
         if mask is not None and mask[1] is not None:
             value_mask = keras.ops.expand_dims(keras.ops.cast(mask[1], scores.dtype), 1)
             scores = scores - 1e9 * (1.0 - value_mask)
         weights = keras.ops.softmax(scores, axis=-1)
-        return keras.ops.einsum("bts,bsv->btv", weights, value), weights
+        return keras.ops.matmul(weights, value), weights
 
     def compute_mask(self, inputs, mask=None):
         return None if mask is None else [mask[0], None]
