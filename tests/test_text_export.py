@@ -77,3 +77,27 @@ def test_seq2seq_exports_two_inputs_two_outputs_and_agrees(name, tmp_path):
     want = model.predict([source, target], verbose=0)
     for key in ("logits", "attention"):
         np.testing.assert_allclose(got[key], want[key], atol=1e-5, err_msg=key)
+
+
+def test_a_trained_text_classifier_exports_through_kerasdl_export(tmp_path):
+    import os
+
+    from kerasdl.export.metadata import kerasdl_metadata
+    from kerasdl.train import get_recipe, train
+    from kerasdl.workflows import export_run
+
+    if not os.path.isdir(os.path.join(os.environ.get("TFDS_DATA_DIR", ""), "glue")):
+        pytest.skip("needs the offline TFDS text data")
+    run = tmp_path / "run"
+    recipe = get_recipe("gru_classifier").replace(epochs=1, sequence_length=12,
+                                                  vocabulary_size=300, batch_size=32)
+    train("gru_classifier", "glue/sst2", output_dir=run, recipe=recipe, max_examples=96,
+          model_kwargs={"units": 8, "embedding_dim": 8}, verbose=0)
+    card = export_run(run, tmp_path / "export", formats=("float32", "int8"),
+                      max_test_examples=64, latency_runs=3)
+    arts = {a["format"]: a for a in card["artifacts"]}
+    assert arts["tflite_float32"]["top1_agreement"] == 1.0
+    assert arts["tflite_float32"]["input_dtype"] == "int32"
+    assert card["output"]["class_names"] == ["negative", "positive"]
+    meta = kerasdl_metadata(tmp_path / "export" / "gru_classifier_float32.tflite")
+    assert meta["labels"] == ["negative", "positive"] and "pixel_range" not in meta["input"]

@@ -169,7 +169,12 @@ def export_model(
     if "int8" in formats and representative_images is None:
         raise KerasdlError("the int8 format needs representative_images from the training split",
                            argument="representative_images")
-    test_images = np.asarray(test_images, dtype="float32")
+    import keras
+
+    # Token-id models take integers; everything else float32.
+    input_dtype = keras.backend.standardize_dtype(model.inputs[0].dtype)
+    test_images = np.asarray(test_images,
+                             dtype=input_dtype if "int" in input_dtype else "float32")
     test_labels = np.asarray(test_labels)
     expected = tuple(model.input_shape[1:])
     if tuple(test_images.shape[1:]) != expected:
@@ -313,7 +318,9 @@ def _file_metadata(name, fmt, runner, labels, task):
         "task": task.name,
         "labels": labels,
         "input": {"name": d["name"], "dtype": str(d["dtype"]),
-                  "shape": [s for s in d["shape"][1:]], "pixel_range": [0, 255]},
+                  "shape": [s for s in d["shape"][1:]],
+                  **({"pixel_range": [0, 255]} if task.name == "image_classification"
+                     else {"kind": "token ids (vocabulary.json of the run)"})},
         "output": "logits" if task.name == "image_classification" else "model outputs",
         "kerasdl": kerasdl.__version__,
     }

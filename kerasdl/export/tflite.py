@@ -52,7 +52,9 @@ def _converter_kwargs(variant, representative_images, per_channel=True, int8_io=
                 "variant='int8' needs representative_images: a few hundred preprocessed "
                 "training inputs to calibrate activation ranges"
             )
-        images = np.asarray(representative_images, dtype="float32")
+        images = np.asarray(representative_images)
+        if not np.issubdtype(images.dtype, np.integer):
+            images = images.astype("float32")
 
         def representative_dataset():
             for i in range(len(images)):
