@@ -27,8 +27,10 @@ ONE_IMAGE = 1e-4
 
 def test_committed_resnet20_run_is_complete():
     for name in ("model.keras", "run.json", "history.json", "curves.png",
-                 "export/model_card.json", "export/MODEL_CARD.md",
-                 "export/resnet20_float32.tflite", "export/resnet20_int8.tflite"):
+                 "export/model_card.json", "export/MODEL_CARD.md", "export/labels.txt",
+                 "export/resnet20_float32.tflite", "export/resnet20_int8.tflite",
+                 "export_uint8/model_card.json", "export_uint8/resnet20_float32.tflite",
+                 "export_uint8/resnet20_int8.tflite"):
         assert (RESNET20 / name).is_file(), name
     assert not (RESNET20 / "backup").exists(), "the checkpoint folder is not published"
     record = json.loads((RESNET20 / "run.json").read_text())
@@ -67,3 +69,39 @@ def test_committed_resnet20_reproduces_its_model_card():
         else:
             assert 100 * (result["test_accuracy"] - accuracy) <= 1.0  # int8 loses <= 1 point
     np.testing.assert_array_equal(np.unique(labels), np.arange(10))  # the real test set
+
+
+@needs_cifar10
+def test_committed_uint8_files_classify_real_images_as_an_app_would(tmp_path):
+    """The uint8 files take image bytes with the preparation baked in: on real test
+    images written as PNG files, `kerasdl predict` gives Keras' predictions (float32:
+    every one) and the labels stored in the file."""
+    import keras
+
+    from kerasdl.cli import main
+    from kerasdl.export.metadata import read_labels
+    from kerasdl.export.predict import predict_images
+
+    card = json.loads((RESNET20 / "export_uint8" / "model_card.json").read_text())
+    assert card["input"]["dtype"] == "uint8"
+    assert all(a["top1_agreement"] == 1.0 for a in card["artifacts"]
+               if a["format"] in ("saved_model", "tflite_float32"))
+    model, record = load_run(RESNET20)
+    task, data = load_run_data(model, record)
+    images, labels = task.verification_data(data, limit=40)
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(str(tmp_path / f"{i:02d}.png"))
+        keras.utils.save_img(paths[-1], image.astype("uint8"), scale=False)
+    names = record["class_names"]
+    keras_top = model.predict(images, verbose=0).argmax(-1)
+    for fmt, required in (("float32", 1.0), ("int8", 0.95)):
+        artifact = RESNET20 / "export_uint8" / f"resnet20_{fmt}.tflite"
+        assert TFLiteRunner(str(artifact)).input_details[0]["dtype"] == np.uint8
+        assert read_labels(artifact) == names  # from the file's own metadata
+        top = [pairs[0][0] for pairs in predict_images(artifact, paths, top=1)]
+        agreement = np.mean([t == names[k] for t, k in zip(top, keras_top)])
+        assert agreement >= required, (fmt, agreement)
+        assert np.mean([t == names[y] for t, y in zip(top, labels)]) >= 0.8
+    assert main(["predict", str(RESNET20 / "export_uint8" / "resnet20_int8.tflite"),
+                 paths[0], "--top", "1"]) == 0

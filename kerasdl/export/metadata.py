@@ -91,7 +91,8 @@ def write_labels(folder, labels):
 
 def read_labels(artifact_path):
     """Class names for an artifact: from its metadata (``.tflite``), else from
-    ``labels.txt`` beside it (or inside it, for a SavedModel folder); None if neither."""
+    ``labels.txt`` beside it (or inside it, for a SavedModel folder), else from the
+    ``model_card.json`` beside it; None if none of them has them."""
     artifact_path = os.fspath(artifact_path)
     if artifact_path.endswith(".tflite"):
         meta = kerasdl_metadata(artifact_path)
@@ -103,4 +104,10 @@ def read_labels(artifact_path):
         if os.path.isfile(candidate):
             with open(candidate) as f:
                 return [line.rstrip("\n") for line in f if line.strip()]
+    card = os.path.join(folder, "model_card.json")
+    if os.path.isfile(card):  # exports made before labels.txt existed
+        with open(card) as f:
+            names = (json.load(f).get("output") or {}).get("class_names")
+        if names:
+            return list(names)
     return None
