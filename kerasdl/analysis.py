@@ -53,7 +53,24 @@ def layer_macs(layer):
     if isinstance(layer, TrainableSubsampling):
         out = layer.output.shape
         return _spatial(out) * int(out[-1])
+    if isinstance(layer, keras.layers.Conv1D):
+        out = layer.output.shape
+        return int(out[1]) * int(out[-1]) * layer.kernel_size[0] * int(layer.input.shape[-1]) \
+            // layer.groups
+    recurrent = layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer
+    if isinstance(recurrent, _RECURRENT):
+        # Per step, each gate multiplies the input and the previous state by its weights.
+        sequence = keras.tree.flatten(layer.input)[0]  # also given masks or initial states
+        # A sequence of any length is counted per time step.
+        steps, width = int(sequence.shape[1] or 1), int(sequence.shape[-1])
+        gates = 4 if isinstance(recurrent, keras.layers.LSTM) else \
+            3 if isinstance(recurrent, keras.layers.GRU) else 1
+        directions = 2 if recurrent is not layer else 1
+        return directions * steps * gates * recurrent.units * (width + recurrent.units)
     return 0
+
+
+_RECURRENT = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)
 
 
 def _layers(model):

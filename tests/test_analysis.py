@@ -181,3 +181,19 @@ def test_gradient_norms_match_a_hand_gradient_and_cover_every_kernel():
     norms = gradient_norms(kerasdl.create_model("resnet20", input_shape=(16, 16, 3)),
                            images, labels)
     assert len(norms) == 20 and all(np.isfinite(n) and n > 0 for _, n in norms)
+
+
+def test_recurrent_and_conv1d_macs_are_counted_per_step():
+    import keras
+
+    from kerasdl.analysis import count_macs
+
+    tokens = keras.Input((5, 3))
+    x = keras.layers.LSTM(8, return_sequences=True)(tokens)  # 5 x 4 x 8 x (3 + 8)
+    x = keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True))(x)
+    x = keras.layers.Conv1D(6, 2)(x)  # 4 positions x 6 x 2 x 8
+    model = keras.Model(tokens, x)
+    lstm = 5 * 4 * 8 * (3 + 8)
+    gru = 2 * 5 * 3 * 4 * (8 + 4)
+    conv = 4 * 6 * 2 * 8
+    assert count_macs(model) == lstm + gru + conv
