@@ -126,8 +126,10 @@ def test_train_evaluate_export_fashion_mnist_by_name(capsys, tmp_path):
                              "--max-test-examples", "128")
     assert code == 0, err
     files = sorted(os.listdir(run / "export"))
-    assert files == sorted(["MODEL_CARD.md", "model_card.json",
+    assert files == sorted(["MODEL_CARD.md", "model_card.json", "labels.txt",
                             "lenet5_modern_float32.tflite", "lenet5_modern_int8.tflite"])
+    # Fashion-MNIST's class names, not digits, travel with the files.
+    assert (run / "export" / "labels.txt").read_text().split("\n")[0] == "T-shirt/top"
     assert "# Model card: lenet5_modern" in out
     code, _, err = run_cli(capsys, "export", str(run), "--max-test-examples", "128")
     assert code == 2 and "already exists" in err
