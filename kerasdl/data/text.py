@@ -9,7 +9,8 @@ translation targets also reserve 2 and 3 for the start and end tokens.
 
 Sources: TFDS text datasets by name (``glue/sst2``, ``trec``, ``tiny_shakespeare``, ...),
 any plain-text file (``PATH.txt``) for language modelling, and the raw Multi30k files for
-translation (``multi30k`` = German to English; ``multi30k:en-de`` for another pair).
+translation (``multi30k`` = German to English; ``multi30k:en-de`` for another pair), and
+CoNLL-style files of tagged tokens for token classification.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from kerasdl.data.sources import (PROBE_HOST, network_available, offline_forced,
                                   resolve_data_dir, tfds_builder)
 from kerasdl.errors import DataNotFoundError, KerasdlError, check_choice, check_positive_int
 
-TOKENIZATIONS = ("word", "character")
+# "token": text already split into tokens (a tagging corpus): lower-cased, split on
+# whitespace only, so that token i keeps its tag i.
+TOKENIZATIONS = ("word", "character", "token")
 PAD, UNK, START, END = "", "[UNK]", "[start]", "[end]"
 START_ID, END_ID = 2, 3
 CODEC_FILE = "vocabulary.json"
@@ -38,6 +41,10 @@ _PUNCTUATION = r"([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~¿¡«»„“”])"
 MULTI30K_URL = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/"
 MULTI30K_LANGUAGES = ("en", "de", "fr", "cs")
 MULTI30K_SPLITS = {"train": "train", "validation": "val", "test": "test_2016_flickr"}
+
+
+def _standardizer(tokenization):
+    return {"character": None, "token": "lower"}.get(tokenization, _standardize_words)
 
 
 def _standardize_words(text):
@@ -74,7 +81,7 @@ class TextCodec:
                                    f"{[PAD, UNK]}", argument="vocabulary")
             char = self.tokenization == "character"
             self._layer = keras.layers.TextVectorization(
-                standardize=None if char else _standardize_words,
+                standardize=_standardizer(self.tokenization),
                 split="character" if char else "whitespace",
                 vocabulary=self.vocabulary[2:], ragged=True)
         return self._layer
@@ -118,7 +125,7 @@ def fit_codec(texts, tokenization, vocabulary_size, sequence_length, reserved=()
     limit = None if not vocabulary_size else int(vocabulary_size) - len(reserved)
     adapter = keras.layers.TextVectorization(
         max_tokens=None if limit is None else limit,
-        standardize=None if char else _standardize_words,
+        standardize=_standardizer(tokenization),
         split="character" if char else "whitespace")
     if not isinstance(texts, tf.data.Dataset):
         texts = tf.data.Dataset.from_tensor_slices(list(texts))
@@ -395,6 +402,152 @@ def load_language_modeling(dataset, *, tokenization="character", vocabulary_size
     return TextData(task="language_modeling", train=pipelines["train"],
                     validation=pipelines["validation"], test=pipelines["test"],
                     num_examples=counts, source=source, codec=codec, batch_size=batch_size)
+
+
+# ---------------------------------------------------------------------- token tagging
+
+TAG_PADDING = -1  # the target of a padding position: the loss and metrics ignore it
+_TAGGING_SPLITS = {"train": ("train",), "validation": ("dev", "valid", "validation", "val"),
+                   "test": ("test",)}
+
+
+def read_conll(path, column=None):
+    """Sentences of a CoNLL-style file as ``[(tokens, tags), ...]``.
+
+    One token per line, fields separated by whitespace, a blank line between sentences;
+    ``-DOCSTART-`` lines are skipped. The token is the first field and the tag the last
+    (``column`` picks another, 0-based). For CoNLL-U files (``.conllu``) the token is the
+    FORM field and the tag UPOS by default (``column=4`` gives XPOS); comment lines and
+    multi-word or empty-node rows are skipped.
+    """
+    conllu = str(path).endswith(".conllu")
+    token_field = 1 if conllu else 0
+    if column is None:
+        column = 3 if conllu else -1
+    opener = gzip.open if str(path).endswith(".gz") else open
+    sentences, tokens, tags = [], [], []
+    with opener(path, "rt", encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields:
+                if tokens:
+                    sentences.append((tokens, tags))
+                tokens, tags = [], []
+                continue
+            if fields[0] == "-DOCSTART-" or (conllu and (line.startswith("#")
+                                                        or not fields[0].isdigit())):
+                continue
+            try:
+                tag = fields[column]
+            except IndexError:
+                raise KerasdlError(f"{path}, line {number}: no field {column} in "
+                                   f"{line.strip()!r}", argument="dataset") from None
+            tokens.append(fields[token_field])
+            tags.append(tag)
+    if tokens:
+        sentences.append((tokens, tags))
+    if not sentences:
+        raise KerasdlError(f"{path} holds no tagged sentences (one 'token ... tag' line per "
+                           "token, a blank line between sentences)", argument="dataset")
+    return sentences
+
+
+def _tagging_files(path):
+    """``{split: file}`` of a folder holding train/dev/test files."""
+    found = {}
+    for name in sorted(os.listdir(path)):
+        stem = name.lower().split(".")[0]
+        for split, stems in _TAGGING_SPLITS.items():
+            if split not in found and any(stem == s or stem.endswith(("-" + s, "_" + s))
+                                          for s in stems):
+                found[split] = os.path.join(path, name)
+    if "train" not in found:
+        raise DataNotFoundError(f"no training file in {path} (expected a name like "
+                                "train.txt, en_ewt-ud-train.conllu or train.conll)")
+    return found
+
+
+def load_token_classification(dataset, *, tokenization="token", vocabulary_size=20_000,
+                              sequence_length=64, batch_size=64, validation_fraction=0.1,
+                              data_dir=None, max_examples=None, seed=0, codec=None,
+                              class_names=None):
+    """Tagged sentences (part of speech, named entities) from CoNLL-style files.
+
+    ``dataset`` is a file (its sentences split 90/5/5 in order) or a folder holding
+    ``train``, ``dev``/``valid`` and ``test`` files, optionally followed by ``#N``, the
+    0-based column of the tag. Tokens are lower-cased and never re-split (tokenisation
+    ``token``), so every position keeps its tag; sentences are padded or cut to
+    ``sequence_length``, padding positions get the target ``TAG_PADDING`` (-1). Tags are
+    the training split's tags in sorted order (``class_names`` fixes them for a saved
+    run); a tag of another split that training never saw is an error.
+    """
+    import tensorflow as tf
+
+    path, _, column = os.path.expanduser(str(dataset)).partition("#")
+    if column and not column.lstrip("-").isdigit():
+        raise KerasdlError(f"the tag column after '#' must be an integer, got {column!r}",
+                           argument="dataset")
+    column = int(column) if column else None
+    if os.path.isdir(path):
+        files = _tagging_files(path)
+        sentences = {split: read_conll(f, column) for split, f in files.items()}
+        source = f"tagged files in {os.path.abspath(path)} ({', '.join(files)})"
+        if "validation" not in sentences and validation_fraction:
+            train = sentences["train"]
+            cut = len(train) - max(1, round(validation_fraction * len(train)))
+            sentences["train"], sentences["validation"] = train[:cut], train[cut:]
+    elif os.path.isfile(path):
+        everything = read_conll(path, column)
+        a, b = int(0.9 * len(everything)), int(0.95 * len(everything))
+        sentences = {"train": everything[:a], "validation": everything[a:b],
+                     "test": everything[b:]}
+        source = (f"tagged file {os.path.abspath(path)} (first 90% of sentences train, next "
+                  "5% validation, last 5% test)")
+    else:
+        raise DataNotFoundError(
+            f"no tagged file or folder at {path}: token tagging reads CoNLL-style files "
+            "(one 'token ... tag' line per token, a blank line between sentences)")
+    if not sentences.get("test"):
+        raise KerasdlError(f"{path} gives no test sentences", argument="dataset")
+    if max_examples is not None:
+        sentences = {k: v[: int(max_examples)] for k, v in sentences.items()}
+    if codec is None:
+        codec = fit_codec([" ".join(t) for t, _ in sentences["train"]], tokenization,
+                          vocabulary_size, sequence_length)
+    if class_names is None:
+        class_names = sorted({tag for _, tags in sentences["train"] for tag in tags})
+    tag_ids = {tag: i for i, tag in enumerate(class_names)}
+    length = codec.sequence_length
+    pipelines, counts = {}, {}
+    for split in ("train", "validation", "test"):
+        rows = sentences.get(split)
+        if not rows:
+            pipelines[split] = None
+            continue
+        ids = codec.encode(" ".join(tokens) for tokens, _ in rows)
+        x = np.zeros((len(rows), length), "int32")
+        y = np.full((len(rows), length), TAG_PADDING, "int32")
+        for i, ((tokens, tags), row) in enumerate(zip(rows, ids)):
+            if len(row) != len(tokens):  # a token holding whitespace would shift its tags
+                raise KerasdlError(f"{split} sentence {i + 1}: {len(tokens)} tokens became "
+                                   f"{len(row)} ids", argument="dataset")
+            unseen = [t for t in tags if t not in tag_ids]
+            if unseen:
+                raise KerasdlError(f"{split} sentence {i + 1} has the tag {unseen[0]!r}, which "
+                                   f"training does not know (tags: {class_names})",
+                                   argument="dataset")
+            n = min(len(row), length)
+            x[i, :n] = row[:n]
+            y[i, :n] = [tag_ids[t] for t in tags[:n]]
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        if split == "train":
+            ds = ds.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
+        pipelines[split] = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        counts[split] = len(rows)
+    return TextData(task="token_classification", train=pipelines["train"],
+                    validation=pipelines["validation"], test=pipelines["test"],
+                    num_examples=counts, source=source, codec=codec, batch_size=batch_size,
+                    class_names=list(class_names))
 
 
 # -------------------------------------------------------------------------- translation

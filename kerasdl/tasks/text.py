@@ -1,4 +1,4 @@
-"""Sequence tasks: text classification, language modelling and translation (seq2seq).
+"""Sequence tasks: text classification, token tagging, language modelling and translation.
 
 Each reads its data through :mod:`kerasdl.data.text`, sized by the recipe's
 ``tokenization``, ``vocabulary_size`` and ``sequence_length``; a run saves its
@@ -20,6 +20,7 @@ DEFAULTS = {
     "sequence_classification": ("word", 20_000, 64),
     "language_modeling": ("character", 0, 100),
     "seq2seq": ("word", 10_000, 40),
+    "token_classification": ("token", 20_000, 64),
 }
 
 
@@ -141,6 +142,106 @@ class SequenceClassification(_TextTask):
             "output": {"kind": "logits", "shape": list(model.output_shape[1:]),
                        "class_names": record.get("class_names"),
                        "decode": "argmax over the last axis; softmax for probabilities"},
+        }
+
+
+def tag_spans(tags):
+    """The entity spans ``{(type, start, end)}`` of a BIO/IOB tag sequence (CoNLL's rule:
+    an ``I-X`` that does not continue an ``X`` span opens one)."""
+    spans, kind, start = set(), None, None
+    for i, tag in enumerate(list(tags) + ["O"]):
+        prefix, _, label = str(tag).partition("-")
+        continues = prefix == "I" and label == kind
+        if kind is not None and not continues:
+            spans.add((kind, start, i))
+            kind = None
+        if prefix in ("B", "I") and label and not continues:
+            kind, start = label, i
+    return spans
+
+
+def _is_bio(class_names):
+    return any(str(t).startswith(("B-", "I-")) for t in class_names or ())
+
+
+class TokenClassification(_TextTask):
+    """A tag per token: cross-entropy over real tokens (padding targets are -1), token
+    accuracy, and entity precision/recall/F1 over exact spans when the tags are BIO."""
+
+    name = "token_classification"
+
+    @staticmethod
+    def loader(*args, **kwargs):
+        from kerasdl.data.text import load_token_classification
+
+        return load_token_classification(*args, **kwargs)
+
+    def _codec_kwargs(self, codecs):
+        out = super()._codec_kwargs(codecs)
+        if "tags" in codecs:  # a saved run's tags, in its order
+            out["class_names"] = codecs["tags"].vocabulary[2:]
+        return out
+
+    def codecs(self, data):
+        from kerasdl.data.text import PAD, UNK, TextCodec
+
+        # The tag list travels in vocabulary.json too, so that evaluating a run on part
+        # of a corpus (or on another one) keeps the trained tag order.
+        return {"text": data.codec,
+                "tags": TextCodec("token", [PAD, UNK, *data.class_names], 1)}
+
+    def compile_kwargs(self, model=None, recipe=None):
+        from kerasdl.data.text import TAG_PADDING
+
+        # The embedding's padding mask reaches the output, so "accuracy" counts real tokens.
+        return {"loss": _sparse_ce(ignore_class=TAG_PADDING), "metrics": ["accuracy"]}
+
+    def evaluate(self, model, data, batch_size=256):
+        x, y = data.arrays("test")
+        predicted = model.predict(x, batch_size=batch_size, verbose=0).argmax(-1)
+        real = y >= 0
+        result = {"test_examples": int(len(y)), "test_tokens": int(real.sum()),
+                  "test_token_accuracy": float((predicted == y)[real].mean())}
+        if _is_bio(data.class_names):
+            names = np.asarray(data.class_names)
+            found = gold = hit = 0
+            for p, t, keep in zip(predicted, y, real):
+                p_spans, t_spans = tag_spans(names[p[keep]]), tag_spans(names[t[keep]])
+                found, gold, hit = found + len(p_spans), gold + len(t_spans), \
+                    hit + len(p_spans & t_spans)
+            precision, recall = hit / max(found, 1), hit / max(gold, 1)
+            result.update({"test_entity_precision": precision, "test_entity_recall": recall,
+                           "test_entity_f1": 2 * precision * recall / max(precision + recall,
+                                                                          1e-12)})
+        return result
+
+    def summary(self, result):
+        text = (f"{result['dataset']}: test token accuracy "
+                f"{100 * result['test_token_accuracy']:.2f}% on {result['test_tokens']:,} "
+                f"tokens")
+        if "test_entity_f1" in result:
+            text += f", entity F1 {100 * result['test_entity_f1']:.2f}%"
+        return text
+
+    def verification_data(self, data, limit=None):
+        x, y = data.arrays("test")
+        return (x, y) if limit is None else (x[:limit], y[:limit])
+
+    def compare(self, reference, outputs, targets):
+        real = targets >= 0
+        return {"accuracy": float((outputs.argmax(-1) == targets)[real].mean()),
+                "top1_agreement": float((outputs.argmax(-1) == reference.argmax(-1))[real].mean()),
+                "max_abs_logit_diff": float(np.abs(outputs - reference)[real].max())}
+
+    def describe_io(self, model, record):
+        return {
+            "input": {"name": model.inputs[0].name, "shape": list(model.input_shape[1:]),
+                      "dtype": "int32", "kind": "token ids (0 = padding)",
+                      "preparation": record.get("preprocessing", ""),
+                      "vocabulary": "vocabulary.json of the run"},
+            "output": {"kind": "logits per token", "shape": list(model.output_shape[1:]),
+                       "class_names": record.get("class_names"),
+                       "decode": "argmax over the last axis at each real token"},
         }
 
 
@@ -283,5 +384,6 @@ def _logits_model(model):
     return call
 
 
-for _task in (SequenceClassification(), LanguageModeling(), Seq2Seq()):
+for _task in (SequenceClassification(), TokenClassification(), LanguageModeling(),
+              Seq2Seq()):
     register_task(_task)
