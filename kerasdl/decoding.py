@@ -10,7 +10,8 @@ is called with the prefixes alone. :func:`lm_step_fn` and :func:`seq2seq_step_fn
 step functions from Keras models.
 
 The search bookkeeping is numpy. The model adapters run the model on the whole prefix at
-every step (no cache): quadratic in the length, but it works with any model on any backend.
+every step (no cache): quadratic in the length, but it works with any model on any backend
+(:mod:`kerasdl.translation` has a cached step for kerasdl's recurrent seq2seq models).
 
 Conventions shared by the searches:
 
@@ -73,15 +74,56 @@ def _check_model(model):
                            argument="model")
 
 
+def _fixed_length(model, index):
+    """The fixed time length of the model's input ``index``, or None when it takes any."""
+    inputs = getattr(model, "inputs", None)
+    if not inputs or index >= len(inputs) or len(inputs[index].shape) < 2:
+        return None
+    length = inputs[index].shape[1]
+    return None if length is None else int(length)
+
+
+def _padded(prefix, length):
+    """``prefix`` padded with 0 to ``length`` columns (a model built by ``kerasdl train``
+    has the recipe's fixed length; the models are causal, so positions before the padding
+    do not change) and the index of its last real position."""
+    t = prefix.shape[1]
+    if length is None or t == length:
+        return prefix, t - 1
+    out = np.zeros((prefix.shape[0], length), dtype=np.int32)
+    out[:, :t] = prefix
+    return out, t - 1
+
+
+def _forward(model, inputs):
+    """The model's output on one batch. A Keras model runs through ``predict_on_batch``:
+    its compiled predict function is traced once per input shape (a fixed-length model:
+    once), where an eager call of a recurrent layer re-runs its loop op by op, some 40
+    times slower on CPU. Subclassed models are called directly (their names may not make
+    valid TensorFlow scope names)."""
+    if isinstance(model, keras.Model) and getattr(model, "inputs", None):
+        return model.predict_on_batch(inputs)
+    return model(inputs, training=False)
+
+
 def lm_step_fn(model):
     """A step function for a language model (ids ``[batch, time]`` -> logits ``[batch, time,
-    vocab]`` or a dict with ``"logits"``): the logits at the prefix's last position."""
+    vocab]`` or a dict with ``"logits"``): the logits at the prefix's last position.
+
+    A model with a fixed input length ``L`` (as ``kerasdl train`` builds them) reads
+    shorter prefixes padded and longer ones through a sliding window of their last ``L``
+    tokens: it was trained on windows of ``L`` from a zero state, so that is the context
+    it knows how to use."""
     _check_model(model)
+    length = _fixed_length(model, 0)
 
     def step(prefix_ids, rows=None):
         del rows  # a language model conditions on the prefix alone
         prefix = np.asarray(prefix_ids, dtype=np.int32)
-        return _model_logits(model(prefix, training=False))[:, -1, :]
+        if length is not None and prefix.shape[1] > length:
+            prefix = prefix[:, -length:]
+        padded, last = _padded(prefix, length)
+        return _model_logits(_forward(model, padded))[:, last, :]
 
     return step
 
@@ -90,9 +132,13 @@ def seq2seq_step_fn(model, source_ids):
     """A step function for a seq2seq model (``[source_ids, target_in_ids]`` -> logits
     ``[batch, T, vocab]`` or a dict with ``"logits"``) conditioned on ``source_ids``
     ``[batch, S]``: prefix ``i`` is decoded against source row ``rows[i]`` (the searches
-    pass ``rows``; without it, prefix ``i`` goes with source row ``i``)."""
+    pass ``rows``; without it, prefix ``i`` goes with source row ``i``). The same works
+    for any two-input model whose second input is the prefix, such as a one-to-many
+    model conditioned on a label (``source_ids`` = labels ``[batch, 1]``). A decoder input
+    of fixed length ``T`` takes prefixes padded to ``T``, and at most ``T`` tokens."""
     _check_model(model)
     source = _check_ids_2d(source_ids, "source_ids")
+    length = _fixed_length(model, 1)
 
     def step(prefix_ids, rows=None):
         prefix = np.asarray(prefix_ids, dtype=np.int32)
@@ -104,7 +150,11 @@ def seq2seq_step_fn(model, source_ids):
             src = source
         else:
             src = source[np.asarray(rows)]
-        return _model_logits(model([src, prefix], training=False))[:, -1, :]
+        if length is not None and prefix.shape[1] > length:
+            raise KerasdlError(f"the model's decoder reads at most {length} tokens; ask for "
+                               f"max_length <= {length}", argument="max_length")
+        padded, last = _padded(prefix, length)
+        return _model_logits(_forward(model, [src, padded]))[:, last, :]
 
     return step
 

@@ -249,7 +249,8 @@ def _is_labelled(builder, split, label_key):
 
 def load_text_classification(dataset, *, tokenization="word", vocabulary_size=20_000,
                              sequence_length=64, batch_size=64, validation_fraction=0.1,
-                             data_dir=None, max_examples=None, seed=0, codec=None):
+                             data_dir=None, max_examples=None, seed=0, codec=None,
+                             reserved=()):
     """Sentences and class labels from a TFDS text-classification dataset.
 
     ``dataset`` is a TFDS name, optionally with the label to use after a ``#``
@@ -258,7 +259,8 @@ def load_text_classification(dataset, *, tokenization="word", vocabulary_size=20
     withholds test labels: SST-2's published accuracies are on validation); a validation
     split is then carved off the end of ``train`` (``validation_fraction``). Sequences are
     padded or truncated to ``sequence_length`` tokens. ``codec`` (a saved run's) fixes
-    the vocabulary instead of fitting one on the training split.
+    the vocabulary instead of fitting one on the training split; ``reserved`` tokens
+    (start and end) come first in a fitted vocabulary.
     """
     import tensorflow as tf
 
@@ -290,7 +292,7 @@ def load_text_classification(dataset, *, tokenization="word", vocabulary_size=20
         counts[split] = hi - lo
     if codec is None:
         codec = fit_codec(raw["train"].map(lambda t, y: t), tokenization, vocabulary_size,
-                          sequence_length)
+                          sequence_length, reserved=reserved)
     layer = codec.layer()
     length = codec.sequence_length
 
@@ -587,6 +589,53 @@ def _read_lines(path):
         return [line.rstrip("\n") for line in f]
 
 
+def _framed(words, length):
+    """Ragged token ids -> ``[start] words [end]`` cut and padded to ``length + 1`` (int32):
+    the decoder reads all but the last position and predicts all but the first."""
+    import tensorflow as tf
+
+    words = words[:, : length - 1]
+    rows = words.nrows()
+    start = tf.RaggedTensor.from_tensor(tf.fill([rows, 1], tf.constant(START_ID, words.dtype)))
+    end = tf.RaggedTensor.from_tensor(tf.fill([rows, 1], tf.constant(END_ID, words.dtype)))
+    full = tf.concat([start, words, end], axis=1).to_tensor(default_value=0,
+                                                            shape=[None, length + 1])
+    return tf.cast(full, "int32")
+
+
+def load_conditional_language_modeling(dataset, *, tokenization="word",
+                                       vocabulary_size=10_000, sequence_length=32,
+                                       batch_size=64, validation_fraction=0.1, data_dir=None,
+                                       max_examples=None, seed=0, codec=None):
+    """One-to-many data: a class label in, its sentence out.
+
+    The sentences and labels of a text-classification dataset
+    (:func:`load_text_classification`: ``trec``, ``glue/sst2``) become
+    ``((label [batch, 1], [start] words), words [end])`` pairs, padded to
+    ``sequence_length`` + 1 tokens, so a model learns to write a sentence of a class.
+    """
+    if codec is not None and codec.vocabulary[2:4] != [START, END]:
+        raise KerasdlError("a conditional language model's vocabulary needs the start and "
+                           "end tokens at ids 2 and 3", argument="codec")
+    data = load_text_classification(
+        dataset, tokenization=tokenization, vocabulary_size=vocabulary_size,
+        sequence_length=sequence_length, batch_size=batch_size,
+        validation_fraction=validation_fraction, data_dir=data_dir,
+        max_examples=max_examples, seed=seed, codec=codec, reserved=(START, END))
+    import tensorflow as tf
+
+    length = data.codec.sequence_length
+
+    def frame(ids, labels):
+        full = _framed(tf.RaggedTensor.from_tensor(ids, padding=0), length)
+        return (tf.cast(labels, "int32")[:, None], full[:, :-1]), full[:, 1:]
+
+    return dataclasses.replace(
+        data, task="conditional_language_modeling",
+        train=data.train.map(frame), test=data.test.map(frame),
+        validation=None if data.validation is None else data.validation.map(frame))
+
+
 def load_translation(dataset="multi30k", *, vocabulary_size=10_000, sequence_length=40,
                      batch_size=64, data_dir=None, max_examples=None, seed=0, codec=None,
                      target_codec=None, **_):
@@ -628,13 +677,7 @@ def load_translation(dataset="multi30k", *, vocabulary_size=10_000, sequence_len
 
     def vectorize(src, tgt):
         s = src_layer(src).to_tensor(default_value=0, shape=[None, length])
-        words = tgt_layer(tgt)[:, : length - 1]
-        rows = words.nrows()
-        start = tf.RaggedTensor.from_tensor(tf.fill([rows, 1], tf.constant(START_ID, words.dtype)))
-        end = tf.RaggedTensor.from_tensor(tf.fill([rows, 1], tf.constant(END_ID, words.dtype)))
-        full = tf.concat([start, words, end], axis=1).to_tensor(
-            default_value=0, shape=[None, length + 1])
-        full = tf.cast(full, "int32")
+        full = _framed(tgt_layer(tgt), length)
         return (tf.cast(s, "int32"), full[:, :-1]), full[:, 1:]
 
     def pipeline(split, training):

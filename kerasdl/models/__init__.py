@@ -17,7 +17,7 @@ from kerasdl.models.cnn import (  # noqa: F401
     vgg,
     xception,
 )
-from kerasdl.models.rnn import elmo, seq2seq, sequence  # noqa: F401
+from kerasdl.models.rnn import elmo, generation, seq2seq, sequence  # noqa: F401
 from kerasdl.models.keras_applications import (  # noqa: F401
     KERAS_APPLICATIONS,
     load_keras_applications_weights,

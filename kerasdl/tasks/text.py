@@ -21,6 +21,7 @@ DEFAULTS = {
     "language_modeling": ("character", 0, 100),
     "seq2seq": ("word", 10_000, 40),
     "token_classification": ("token", 20_000, 64),
+    "conditional_language_modeling": ("word", 10_000, 32),
 }
 
 
@@ -375,6 +376,46 @@ class Seq2Seq(_TextTask):
                 f"{100 * result['test_token_accuracy']:.1f}%")
 
 
+class ConditionalLanguageModeling(_TextTask):
+    """One-to-many: a sentence written from a class label. Cross-entropy per token with
+    padding ignored, measured with each sentence's own label and with a wrong one (the
+    next class): the difference is what the label tells the model."""
+
+    name = "conditional_language_modeling"
+
+    @staticmethod
+    def loader(*args, **kwargs):
+        from kerasdl.data.text import load_conditional_language_modeling
+
+        return load_conditional_language_modeling(*args, **kwargs)
+
+    def compile_kwargs(self, model=None, recipe=None):
+        return {"loss": _sparse_ce(ignore_class=0), "metrics": ["accuracy"]}
+
+    def evaluate(self, model, data, batch_size=256):
+        k = len(data.class_names)
+
+        def wrong(x, y):
+            return ((x[0] + 1) % k, x[1]), y
+
+        nats, tokens, accuracy = _token_metrics(model, data.test, ignore_id=0)
+        wrong_nats, _, _ = _token_metrics(model, data.test.map(wrong), ignore_id=0)
+        return {"test_examples": data.num_examples["test"], "test_tokens": tokens,
+                "test_nats_per_token": nats, "test_perplexity": math.exp(nats),
+                "test_token_accuracy": accuracy,
+                "test_nats_per_token_wrong_condition": wrong_nats,
+                "test_condition_gain_nats": wrong_nats - nats}
+
+    def summary(self, result):
+        return (f"{result['dataset']}: test {result['test_nats_per_token']:.3f} nats/token "
+                f"(perplexity {result['test_perplexity']:.2f}) with each sentence's label, "
+                f"{result['test_nats_per_token_wrong_condition']:.3f} with a wrong one")
+
+    def calibration_data(self, data, limit):
+        x, _ = data.arrays("train")
+        return tuple(a[:limit] for a in x)
+
+
 def _logits_model(model):
     """A callable giving logits whether the model returns them or a dict holding them."""
     def call(x, training=False):
@@ -385,5 +426,5 @@ def _logits_model(model):
 
 
 for _task in (SequenceClassification(), TokenClassification(), LanguageModeling(),
-              Seq2Seq()):
+              ConditionalLanguageModeling(), Seq2Seq()):
     register_task(_task)
