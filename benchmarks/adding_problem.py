@@ -119,6 +119,9 @@ def run_one(kind, length, data, args):
         # How much weaker the loss reaches the first step than the last one.
         "first_to_last_step_gradient_ratio_initial": _ratio(norms_initial),
         "first_to_last_step_gradient_ratio_trained": _ratio(norms_trained),
+        # Steps where the gradient underflowed to 0.0 (float32): its ratio is then 0.
+        "underflowed_steps_initial": _underflowed(norms_initial),
+        "underflowed_steps_trained": _underflowed(norms_trained),
         "gradient_norms_by_time_initial": [float(v) for v in norms_initial],
         "gradient_norms_by_time_trained": [float(v) for v in norms_trained],
     }
@@ -132,6 +135,11 @@ def run_one(kind, length, data, args):
 
 def _ratio(norms):
     return float(norms[0] / norms[-1]) if norms[-1] > 0 else None
+
+
+def _underflowed(norms):
+    """Time steps whose gradient is exactly 0 in float32 (too small to represent)."""
+    return int(sum(1 for v in norms if v == 0))
 
 
 def plot(results, lengths, path):
@@ -149,10 +157,12 @@ def plot(results, lengths, path):
         top, bottom = axes[0, column], axes[1, column]
         for r in (r for r in results if r["length"] == length):
             color = colors[r["model"]]
-            top.plot(r["gradient_norms_by_time_initial"], color=color,
-                     label=f"{r['model']}, initial")
-            top.plot(r["gradient_norms_by_time_trained"], color=color, linestyle="--",
-                     label=f"{r['model']}, trained")
+            # An underflowed step (0.0) has no place on a log axis: leave a gap.
+            for key, style, when in (("initial", "-", "initial"), ("trained", "--", "trained")):
+                norms = [v if v > 0 else float("nan") for v in r[f"gradient_norms_by_time_{key}"]]
+                gap = r.get(f"underflowed_steps_{key}", 0)
+                top.plot(norms, color=color, linestyle=style,
+                         label=f"{r['model']}, {when}" + (f" ({gap} steps at 0)" if gap else ""))
             curve = [r["test_mse_initial"]] + r["test_mse_per_epoch"]
             bottom.plot(range(len(curve)), curve, color=color, marker="o", label=r["model"])
         top.set_yscale("log")
@@ -210,6 +220,7 @@ def main(argv=None):
         for kind in args.models:
             record["results"].append(run_one(kind, length, data, args))
             write_json(record, json_path)
+            plot(record["results"], args.lengths, png_path)  # a cut-off run keeps its figure
     record["complete"] = True
     write_json(record, json_path)
     plot(record["results"], args.lengths, png_path)

@@ -266,8 +266,9 @@ class ScratchGRU(_ScratchRecurrent):
         h~_t = tanh(x_t W_h + (r_t * h_{t-1}) U_h + b_h)           reset_after=False
         h_t  = z_t * h_{t-1} + (1 - z_t) * h~_t
 
-    Note the update rule: ``z`` keeps the old state, where the paper writes
-    ``h_t = z * h~ + (1 - z) * h_{t-1}``; the two differ by relabelling ``z`` as ``1 - z``.
+    Note the update rule: ``z`` keeps the old state, as in Cho et al.'s equation (7);
+    Chung et al. 2014 and many textbooks write ``h_t = (1 - z) * h_{t-1} + z * h~``
+    instead, the same cell with ``z`` relabelled as ``1 - z``.
     ``reset_after=True`` (Keras' default, and cuDNN's and PyTorch's convention) applies
     the reset gate after the recurrent matrix product; the paper applies it before
     (``reset_after=False``).
