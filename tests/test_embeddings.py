@@ -157,6 +157,14 @@ def test_lsa_dimensions_and_rank_k_reconstruction():
     assert np.abs(w2 @ c2.T - m).max() > 1e-3
 
 
+def test_truncated_lsa_equals_the_full_svd_with_fixed_signs():
+    m = np.abs(np.random.default_rng(1).normal(size=(80, 60)))
+    words = lsa(m, 10)  # ARPACK: 10 < 60 // 2
+    u, s, _ = np.linalg.svd(m, full_matrices=False)
+    u = u[:, :10] * np.sign(u[np.argmax(np.abs(u[:, :10]), axis=0), np.arange(10)])
+    np.testing.assert_allclose(words, u * np.sqrt(s[:10]), atol=1e-8)
+
+
 def test_ppmi_lsa_separates_the_planted_topics(planted):
     vocab = planted["vocab"]
     x = cooccurrence_matrix(planted["ids"], len(vocab), window=3)

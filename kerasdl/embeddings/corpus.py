@@ -160,8 +160,10 @@ def noise_distribution(counts, power=0.75):
 def subsample(sentences_as_ids, threshold, seed=0, counts=None):
     """Frequent-word subsampling (Mikolov et al. 2013b, Sec. 2.3): each occurrence of word
     ``w`` is dropped with probability ``1 - sqrt(t / f(w))`` (``f`` its relative frequency,
-    ``t = threshold``, 1e-5 in the paper and 1e-3 in the word2vec tool). Frequencies come
-    from ``counts`` (a Vocabulary or counts per id) or else from the corpus itself."""
+    ``t = threshold``, 1e-5 in the paper and 1e-3 in the word2vec tool). This is the
+    paper's rule; the released tool keeps more, with probability ``sqrt(t/f) + t/f``, so
+    the same threshold drops more words here than there. Frequencies come from ``counts``
+    (a Vocabulary or counts per id) or else from the corpus itself."""
     threshold = check_positive_number(threshold, "threshold")
     rng = np.random.default_rng(check_seed(seed))
     arrays = check_id_sequences(sentences_as_ids, "sentences_as_ids",

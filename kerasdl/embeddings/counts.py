@@ -66,8 +66,18 @@ def lsa(matrix, dim, eigenvalue_weighting=0.5, return_contexts=False):
     p = _check_exponent(eigenvalue_weighting, "eigenvalue_weighting", low=0.0, high=1.0)
     if not isinstance(return_contexts, bool):
         raise KerasdlError("return_contexts must be True or False", argument="return_contexts")
-    u, s, vt = np.linalg.svd(m, full_matrices=False)
-    u, s, v = u[:, :dim], s[:dim], vt[:dim].T
+    if dim < min(m.shape) // 2:
+        # Only the top dim components: ARPACK (Lanczos) from a fixed start vector, far
+        # cheaper than a full SVD of a vocabulary-sized matrix and as exact.
+        from scipy.sparse.linalg import svds
+
+        start = np.full(min(m.shape), 1.0 / np.sqrt(min(m.shape)))
+        u, s, vt = svds(np.asarray(m, dtype=np.float64), k=dim, v0=start)
+        order = np.argsort(s)[::-1]
+        u, s, v = u[:, order], s[order], vt[order].T
+    else:
+        u, s, vt = np.linalg.svd(m, full_matrices=False)
+        u, s, v = u[:, :dim], s[:dim], vt[:dim].T
     flip = np.sign(u[np.argmax(np.abs(u), axis=0), np.arange(dim)])
     flip[flip == 0] = 1.0
     u, v = u * flip, v * flip
