@@ -352,6 +352,22 @@ def receptive_field(model, tensor=None):
     return _as_result(max(candidates, key=lambda f: (max(f[1]), max(f[0]), order[id(f)])))
 
 
+def counting_model(info):
+    """``(model, what one count covers)`` for a registry entry at its defaults: an image
+    model at its default input, a text model at the sequence length its recipe trains
+    with (a recurrent layer's cost grows with the length)."""
+    if info.default_input_shape is None and "sequence_length" in info.default_kwargs():
+        from kerasdl.tasks.text import DEFAULTS
+
+        length = (info.recipe.sequence_length if info.recipe else 0) or \
+            DEFAULTS.get(info.task, (None, None, 64))[2]
+        return info.build(sequence_length=length), f"per example of {length} tokens"
+    model = info.build()
+    if None in tuple(model.input_shape[1:2]):
+        return model, "per time step"
+    return model, f"per image at {info.default_input_shape}"
+
+
 def summarize(model):
     """``{"parameters", "macs", "depth", "receptive_field", "layers": [(name, params,
     macs)]}``; ``receptive_field`` is that of the last spatial map (see

@@ -90,18 +90,9 @@ def cmd_info(args):
         print(f"  setting {key} = {value!r}")
     from kerasdl.analysis import summarize
 
-    per = f"per image at {info.default_input_shape}"
-    if info.default_input_shape is None and "sequence_length" in info.default_kwargs():
-        # A text model: count it at the sequence length its recipe trains with.
-        from kerasdl.tasks.text import DEFAULTS
+    from kerasdl.analysis import counting_model
 
-        length = (info.recipe.sequence_length if info.recipe else 0) or \
-            DEFAULTS.get(info.task, (None, None, 64))[2]
-        model, per = info.build(sequence_length=length), f"per example of {length} tokens"
-    else:
-        model = info.build()
-        if None in tuple(model.input_shape[1:2]):
-            per = "per time step"
+    model, per = counting_model(info)
     s = summarize(model)
     field = s["receptive_field"]
     print(f"  parameters at the defaults: {s['parameters']:,}; "

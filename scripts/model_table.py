@@ -8,7 +8,7 @@ weighted layers and receptive field (:mod:`kerasdl.analysis`) at its defaults, b
 import gc
 
 import kerasdl
-from kerasdl.analysis import summarize
+from kerasdl.analysis import counting_model, summarize
 
 
 def main():
@@ -18,7 +18,7 @@ def main():
         info = kerasdl.model_info(name)
         if info.family == "test":
             continue
-        model = kerasdl.create_model(name)
+        model, _ = counting_model(info)
         refs = "; ".join(
             f"{getattr(ref, 'count', ref):,}"
             f"{' trainable' if getattr(ref, 'trainable_only', False) else ''}: {source}"
@@ -26,7 +26,8 @@ def main():
         ) or "-"
         s = summarize(model)
         field = s["receptive_field"]
-        size = "x".join(str(d) for d in model.input_shape[1:])
+        shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
+        size = " + ".join("x".join(str(d) for d in shape[1:]) for shape in shapes)
         print(f"| `{name}` | {size} | {s['parameters']:,} | {s['macs'] / 1e9:.3g} | "
               f"{s['depth']} | {field.size[0] if field else '-'} | {info.description} | {refs} |")
         del model
