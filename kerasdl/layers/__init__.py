@@ -7,6 +7,22 @@ from kerasdl.layers.preprocessing import InputScaling, PixelCast
 from kerasdl.layers.recurrent import ScratchGRU, ScratchLSTM, ScratchSimpleRNN
 from kerasdl.layers.residual import ZeroPadShortcut
 from kerasdl.layers.shuffle import ChannelShuffle, ChannelSplit
+from kerasdl.layers.attention import (
+    ScratchMultiHeadAttention,
+    attention_weights,
+    causal_mask,
+    combine_masks,
+    padding_mask,
+    scaled_dot_product_attention,
+)
+from kerasdl.layers.positions import (
+    LearnedPositionEmbedding,
+    RelativePositionBias,
+    SinusoidalPositionEncoding,
+    apply_rotary,
+    relative_position_bucket,
+    sinusoidal_encoding,
+)
 
 __all__ = [
     "ChannelShuffle",
@@ -23,4 +39,16 @@ __all__ = [
     "ScratchSimpleRNN",
     "TrainableSubsampling",
     "ZeroPadShortcut",
+    "ScratchMultiHeadAttention",
+    "attention_weights",
+    "causal_mask",
+    "combine_masks",
+    "padding_mask",
+    "scaled_dot_product_attention",
+    "LearnedPositionEmbedding",
+    "RelativePositionBias",
+    "SinusoidalPositionEncoding",
+    "apply_rotary",
+    "relative_position_bucket",
+    "sinusoidal_encoding",
 ]
