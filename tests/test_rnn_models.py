@@ -94,3 +94,30 @@ def test_tagger_gives_one_distribution_per_token():
     model = kerasdl.create_model("bilstm_tagger", vocabulary_size=30, num_classes=5,
                                  embedding_dim=8, units=6)
     assert model(np.array([[3, 4, 5, 0]])).shape == (1, 4, 5)
+
+
+def test_bilstm_max_pools_over_real_tokens_only():
+    import keras
+
+    from kerasdl.layers import MaskedGlobalMaxPooling1D
+
+    keras.utils.set_random_seed(0)
+    model = kerasdl.create_model("bilstm_max_classifier", vocabulary_size=30, num_classes=2,
+                                 embedding_dim=8, units=6)
+    states = keras.Model(model.inputs, model.get_layer("rnn1_bilstm").output)
+    pooled = keras.Model(model.inputs, model.get_layer("max_over_time").output)
+    x = np.array([[3, 4, 5, 0, 0, 0]], dtype="int32")
+    expected = np.asarray(states(x))[0, :3].max(axis=0)
+    np.testing.assert_allclose(np.asarray(pooled(x))[0], expected, atol=1e-6)
+    # Padding cannot win the maximum: some features stay negative, and more padding
+    # changes nothing.
+    assert expected.min() < 0
+    longer = np.array([[3, 4, 5] + [0] * 9], dtype="int32")
+    np.testing.assert_allclose(np.asarray(model(longer)), np.asarray(model(x)), atol=1e-6)
+    # Without a mask it is a plain max; a row with no real step gives zeros.
+    layer = MaskedGlobalMaxPooling1D()
+    values = np.arange(12, dtype="float32").reshape(2, 3, 2) - 20
+    np.testing.assert_array_equal(np.asarray(layer(values)), values.max(axis=1))
+    ids = np.array([[7, 0, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(np.asarray(layer([values, ids])),
+                                  [values[0, 0], [0.0, 0.0]])

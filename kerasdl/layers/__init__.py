@@ -15,6 +15,7 @@ from kerasdl.layers.attention import (
     padding_mask,
     scaled_dot_product_attention,
 )
+from kerasdl.layers.pooling import MaskedGlobalMaxPooling1D
 from kerasdl.layers.positions import (
     LearnedPositionEmbedding,
     RelativePositionBias,
@@ -39,6 +40,7 @@ __all__ = [
     "ScratchSimpleRNN",
     "TrainableSubsampling",
     "ZeroPadShortcut",
+    "MaskedGlobalMaxPooling1D",
     "ScratchMultiHeadAttention",
     "attention_weights",
     "causal_mask",
