@@ -7,6 +7,7 @@
 #   nohup nice -n 19 bash benchmarks/long_runs.sh >> saved_models/long_runs.log 2>&1 &
 #
 # Pass names to run only some: bash benchmarks/long_runs.sh sst2 shakespeare
+# Never edit this file while a queue runs it: bash reads a script as it goes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export TFDS_DATA_DIR="${TFDS_DATA_DIR:-$(cd ../shared/data/tfds 2>/dev/null && pwd)}"
@@ -36,6 +37,10 @@ want mobile && { mkdir -p saved_models/mobile_cifar10;
   $PY benchmarks/mobile.py >> saved_models/mobile_cifar10/train.log 2>&1; }
 # Issue 17: the seq2seq model with Bahdanau attention, >= 28 BLEU on test_2016_flickr.
 want multi30k && train saved_models/seq2seq_bahdanau_multi30k seq2seq_bahdanau multi30k
+# Issue 18: a small character GPT at <= 1.6 nats/char on Tiny Shakespeare validation.
+want gpt && train saved_models/gpt_char_small_tiny_shakespeare gpt_char_small tiny_shakespeare
+# Issue 18: a small encoder-decoder Transformer, >= 35 BLEU on test_2016_flickr.
+want transformer && train saved_models/transformer_small_multi30k transformer_small multi30k
 # Issue 17: SimpleRNN against LSTM and GRU on the adding problem.
 want adding && $PY benchmarks/adding_problem.py
 echo "[$(date -u +%H:%M)] queue done"
