@@ -456,3 +456,19 @@ def test_user_errors():
         apply_rotary(np.zeros((1, 1, 3, 5), "float32"))
     with pytest.raises(KerasdlError, match="max_distance"):
         RelativePositionBias(2, num_buckets=8, max_distance=2)
+
+
+def test_each_registered_layer_name_resolves_to_its_own_class():
+    """Two classes registered under one ``kerasdl>Name`` make ``.keras`` files load the
+    wrong one (the model builders once had their own SinusoidalPositionEncoding and
+    RelativePositionBias): every public layer of kerasdl.layers must be what its
+    registered name resolves to, after every model family is imported."""
+    import inspect
+
+    import kerasdl.layers
+    import kerasdl.models  # noqa: F401  (registers the families' layers too)
+
+    for name in kerasdl.layers.__all__:
+        obj = getattr(kerasdl.layers, name)
+        if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer):
+            assert keras.saving.get_registered_object(f"kerasdl>{name}") is obj, name

@@ -18,8 +18,8 @@ import pytest
 
 import kerasdl
 from kerasdl.errors import KerasdlError
-from kerasdl.models.transformer.layers import (RMSNorm, SinusoidalPositionEncoding,
-                                               relative_position_bucket)
+from kerasdl.layers.positions import SinusoidalPositionEncoding, relative_position_bucket
+from kerasdl.models.transformer.layers import RMSNorm
 
 
 @pytest.fixture(autouse=True)
@@ -326,8 +326,8 @@ def test_t5_bias_tables_only_in_the_first_layers():
                                  heads=2, key_dim=8, ff_dim=32)
     tables = [v for v in model.weights if "relative_attention_bias" in v.path]
     assert sorted(v.path for v in tables) == [
-        "decoder1_relative_position_bias/relative_attention_bias",
-        "encoder1_relative_position_bias/relative_attention_bias"]
+        "decoder1_relative_position_bias/relative_attention_bias/embeddings",
+        "encoder1_relative_position_bias/relative_attention_bias/embeddings"]
     assert all(tuple(v.shape) == (32, 2) for v in tables)
     # Every self-attention of a stack reads the bias its first layer computes; cross-
     # attention reads none.

@@ -8,7 +8,6 @@ Each is registered serialisable under the ``kerasdl`` package and computes with
   embedding (Press & Wolf 2017).
 * :class:`OutputBias`: a bias vector alone (BERT's masked-LM decoder keeps one).
 * :class:`PositionEmbedding`: learned absolute positions, added to the input.
-* :class:`SinusoidalPositionEncoding`: Vaswani et al.'s fixed sin/cos positions, added.
 * :class:`ClassToken`: a learned vector put in front of the sequence (BERT's [CLS] role
   in ViT).
 * :class:`FirstToken`: the first position's vector (the [CLS] / class-token output).
@@ -17,8 +16,11 @@ Each is registered serialisable under the ``kerasdl`` package and computes with
 * :class:`AttentionMask`: the boolean ``[batch, queries, keys]`` mask hiding padding
   keys (id 0) and, optionally, future keys.
 * :class:`RMSNorm`: T5's layer norm (scale only, no mean subtraction, no bias).
-* :class:`RelativePositionBias` and :class:`T5Attention`: T5's bucketed relative
-  position bias and its attention (no biases, no score scaling), Raffel et al. 2020.
+* :class:`T5Attention`: T5's attention (no biases, no score scaling), Raffel et al.
+  2020, taking the bias of :class:`kerasdl.layers.RelativePositionBias`.
+
+The fixed sinusoidal encoding and T5's relative position bias are the readable ones of
+:mod:`kerasdl.layers.positions`, shared with the attention chapter.
 """
 
 from __future__ import annotations
@@ -121,31 +123,6 @@ class PositionEmbedding(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "max_length": self.max_length,
                 "initializer": keras.initializers.serialize(self.initializer)}
-
-
-@keras.saving.register_keras_serializable(package="kerasdl")
-class SinusoidalPositionEncoding(keras.layers.Layer):
-    """Adds Vaswani et al. (2017, Sec. 3.5)'s fixed encoding to ``[batch, length, dim]``
-    inputs: ``PE[pos, 2i] = sin(pos / 10000^(2i/dim))``, ``PE[pos, 2i+1] = cos(...)``.
-    Computed for the input's length, so there is no maximum length and no weight."""
-
-    def build(self, input_shape):
-        if input_shape[-1] is not None and input_shape[-1] % 2:
-            raise KerasdlError(f"the sinusoidal encoding needs an even width, got "
-                               f"{input_shape[-1]}", argument="d_model")
-
-    def call(self, inputs):
-        length, dim = ops.shape(inputs)[-2], inputs.shape[-1]
-        position = ops.cast(ops.arange(length), "float32")[:, None]
-        rates = ops.exp(ops.cast(ops.arange(0, dim, 2), "float32") * (-math.log(10_000.0) / dim))
-        angles = position * rates[None, :]
-        # sin and cos interleaved: even features sin, odd features cos.
-        table = ops.reshape(ops.stack([ops.sin(angles), ops.cos(angles)], axis=-1),
-                            (length, dim))
-        return inputs + ops.cast(table, inputs.dtype)[None]
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -257,77 +234,6 @@ class RMSNorm(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
-
-
-def relative_position_bucket(relative_position, bidirectional=True, num_buckets=32,
-                             max_distance=128):
-    """T5's bucket of each ``key position - query position`` (int tensor).
-
-    Half the buckets (all of them when not ``bidirectional``, where later keys share
-    bucket 0) hold one distance each up to ``num_buckets // 4`` (``// 2``), the others
-    cover distances up to ``max_distance`` logarithmically; farther keys share the last
-    bucket. Bidirectional: keys after the query use the upper half of the buckets.
-    """
-    n = ops.cast(relative_position, "int32")
-    buckets = ops.zeros_like(n)
-    if bidirectional:
-        num_buckets //= 2
-        buckets = ops.cast(n > 0, "int32") * num_buckets
-        n = ops.abs(n)
-    else:
-        n = ops.maximum(-n, 0)  # distance to an earlier key; later keys give 0
-    exact = num_buckets // 2
-    # Clamped at `exact` so the logarithm stays finite where the exact branch is taken.
-    far = ops.cast(ops.maximum(n, exact), "float32")
-    log_bucket = exact + ops.cast(
-        ops.log(far / exact) / math.log(max_distance / exact) * (num_buckets - exact), "int32")
-    log_bucket = ops.minimum(log_bucket, num_buckets - 1)
-    return buckets + ops.where(n < exact, n, log_bucket)
-
-
-@keras.saving.register_keras_serializable(package="kerasdl")
-class RelativePositionBias(keras.layers.Layer):
-    """T5's relative position bias: one learned scalar per (bucket, head), looked up for
-    every (query, key) pair; returns ``[1, heads, queries, keys]`` to add to the
-    attention logits. Inputs ``[queries, keys]`` (only their lengths are read).
-
-    In T5 only the first layer of each stack owns this table; the bias it gives is
-    passed on to (shared by) the stack's other layers.
-    """
-
-    def __init__(self, num_heads, num_buckets=32, max_distance=128, bidirectional=True,
-                 initializer="uniform", **kwargs):
-        super().__init__(**kwargs)
-        self.num_heads = check_positive_int(num_heads, "num_heads")
-        self.num_buckets = check_positive_int(num_buckets, "num_buckets")
-        self.max_distance = check_positive_int(max_distance, "max_distance")
-        self.bidirectional = bool(bidirectional)
-        self.initializer = keras.initializers.get(initializer)
-
-    def build(self, input_shape):
-        self.relative_attention_bias = self.add_weight(
-            name="relative_attention_bias", shape=(self.num_buckets, self.num_heads),
-            initializer=self.initializer)
-
-    def call(self, inputs):
-        query, key = inputs
-        context = ops.arange(ops.shape(query)[1])[:, None]
-        memory = ops.arange(ops.shape(key)[1])[None, :]
-        buckets = relative_position_bucket(memory - context, self.bidirectional,
-                                           self.num_buckets, self.max_distance)
-        values = ops.take(self.relative_attention_bias, buckets, axis=0)  # [T, S, heads]
-        return ops.transpose(values, (2, 0, 1))[None]
-
-    def compute_output_spec(self, inputs):
-        query, key = inputs
-        return keras.KerasTensor((1, self.num_heads, query.shape[1], key.shape[1]),
-                                 dtype=self.compute_dtype)
-
-    def get_config(self):
-        return {**super().get_config(), "num_heads": self.num_heads,
-                "num_buckets": self.num_buckets, "max_distance": self.max_distance,
-                "bidirectional": self.bidirectional,
-                "initializer": keras.initializers.serialize(self.initializer)}
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")

@@ -31,7 +31,8 @@ import keras
 
 from kerasdl.errors import KerasdlError, check_fraction, check_positive_int
 from kerasdl.models.transformer import blocks
-from kerasdl.models.transformer.layers import (AttentionMask, RelativePositionBias, RMSNorm,
+from kerasdl.layers.positions import RelativePositionBias
+from kerasdl.models.transformer.layers import (AttentionMask, RMSNorm,
                                                T5Attention, TiedEmbedding)
 from kerasdl.registry import InputDecl, Variant, register_family
 from kerasdl.train.recipes import Recipe
@@ -77,8 +78,8 @@ def _t5_attention(config, dropout, mask, position_bias=None):
 def _stack_bias(config, x, bidirectional, name):
     return RelativePositionBias(
         config.heads, config.num_buckets, config.max_distance, bidirectional=bidirectional,
-        initializer=keras.initializers.RandomNormal(stddev=config.d_model ** -0.5),
-        name=name)([x, x])
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=config.d_model ** -0.5),
+        name=name)(x, x)
 
 
 def build_t5(config=T5Config(), *, vocabulary_size=32_128, target_vocabulary_size=None,

@@ -24,7 +24,8 @@ import keras
 
 from kerasdl.errors import KerasdlError, check_fraction, check_positive_int
 from kerasdl.models.transformer import blocks
-from kerasdl.models.transformer.layers import (AttentionMask, SinusoidalPositionEncoding,
+from kerasdl.layers.positions import SinusoidalPositionEncoding
+from kerasdl.models.transformer.layers import (AttentionMask,
                                                TiedEmbedding)
 from kerasdl.registry import InputDecl, Variant, register_family
 from kerasdl.train.recipes import Recipe
