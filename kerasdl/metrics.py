@@ -1,8 +1,10 @@
-"""Text metrics: perplexity and bits per character of language models, and corpus BLEU.
+"""Text metrics: perplexity and bits per character of language models, token accuracy,
+and corpus BLEU.
 
-:class:`Perplexity` and :class:`BitsPerCharacter` are Keras metrics (``keras.ops`` only,
-so they run in ``model.compile(metrics=[...])`` on every backend) over logits ``[batch,
-time, vocab]`` and sparse targets ``[batch, time]``, skipping padding targets.
+:class:`Perplexity`, :class:`BitsPerCharacter` and :class:`TokenAccuracy` are Keras
+metrics (``keras.ops`` only, so they run in ``model.compile(metrics=[...])`` on every
+backend) over logits ``[batch, time, vocab]`` and sparse targets ``[batch, time]``,
+skipping padding (or otherwise ignored) targets.
 :func:`cross_entropy_per_token` and :func:`nats_to_bits` are their numpy counterparts.
 :func:`bleu` wraps sacreBLEU (Post 2018) so that scores come with a signature saying
 how they were computed.
@@ -23,6 +25,7 @@ __all__ = [
     "BitsPerCharacter",
     "BleuScore",
     "Perplexity",
+    "TokenAccuracy",
     "bleu",
     "cross_entropy_per_token",
     "nats_to_bits",
@@ -111,6 +114,43 @@ class BitsPerCharacter(_TokenCrossEntropy):
 
     def result(self):
         return self.mean_nats() / math.log(2.0)
+
+
+@keras.saving.register_keras_serializable(package="kerasdl")
+class TokenAccuracy(keras.metrics.Metric):
+    """Accuracy over the counted target tokens of logits ``[batch, time, vocab]``: targets
+    equal to ``ignore_id`` are left out of both the hits and the count (``ignore_id=-1``:
+    a masked LM's unpredicted positions), so that every counted token weighs alike."""
+
+    def __init__(self, ignore_id=0, name="token_accuracy", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.ignore_id = _check_ignore_id(ignore_id)
+        self.hits = self.add_variable(shape=(), initializer="zeros", dtype="float32",
+                                      name="hits")
+        self.count = self.add_variable(shape=(), initializer="zeros", dtype="float32",
+                                       name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, "int32")
+        if len(y_true.shape) == len(y_pred.shape):
+            y_true = ops.squeeze(y_true, axis=-1)
+        hit = ops.cast(ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), y_true),
+                       "float32")
+        weights = (ops.ones(ops.shape(y_true), dtype="float32") if self.ignore_id is None
+                   else ops.cast(ops.not_equal(y_true, self.ignore_id), "float32"))
+        if sample_weight is not None:
+            sample_weight = ops.cast(sample_weight, "float32")
+            while len(sample_weight.shape) < len(weights.shape):
+                sample_weight = ops.expand_dims(sample_weight, -1)
+            weights = weights * sample_weight
+        self.hits.assign_add(ops.sum(hit * weights))
+        self.count.assign_add(ops.sum(weights))
+
+    def result(self):
+        return ops.divide_no_nan(self.hits, self.count)
+
+    def get_config(self):
+        return {**super().get_config(), "ignore_id": self.ignore_id}
 
 
 def cross_entropy_per_token(y_true, logits, ignore_id=0):

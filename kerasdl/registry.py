@@ -54,6 +54,7 @@ TASKS = (
     "sequence_classification",
     "token_classification",
     "language_modeling",
+    "masked_language_modeling",
     "conditional_language_modeling",
     "seq2seq",
     "generation",

@@ -51,12 +51,23 @@ def seed_generators(*objects):
     return found
 
 
-def mix_seed(seed, *values):
-    """In-graph counterpart of :func:`epoch_seed` for tensors (inside ``tf.data``): a
-    scalar int64 seed from ``seed`` and int tensors such as the epoch and batch index."""
+def fold_seed(seed, *values):
+    """A stateless-op seed pair (int64 ``[2]``) from an int ``seed`` and int tensors such
+    as an epoch, a stream and a batch or example index, each of which changes the pair."""
     import tensorflow as tf
 
     pair = tf.constant([int(seed), 0], dtype=tf.int64)
     for value in values:
         pair = tf.random.experimental.stateless_fold_in(pair, tf.cast(value, tf.int64))
+    return pair
+
+
+def mix_seed(seed, *values):
+    """In-graph counterpart of :func:`epoch_seed` for tensors (inside ``tf.data``): a
+    scalar int64 seed from ``seed`` and int tensors such as the epoch and batch index."""
+    import tensorflow as tf
+
+    # stateless_fold_in(pair, v) returns [draw from pair, v]: its first element never
+    # sees the last value, so fold once more before taking it.
+    pair = tf.random.experimental.stateless_fold_in(fold_seed(seed, *values), 0)
     return tf.math.floormod(tf.cast(pair[0], tf.int64), tf.constant(2**31 - 1, tf.int64))

@@ -17,7 +17,7 @@ import pytest
 
 from kerasdl.cli import main
 from kerasdl.errors import KerasdlError
-from kerasdl.seeds import epoch_seed, seed_generators
+from kerasdl.seeds import epoch_seed, mix_seed, seed_generators
 from kerasdl.train import train
 
 
@@ -63,6 +63,15 @@ def test_epoch_seeds_differ_by_epoch_and_stream():
     seeds = {epoch_seed(0, e, s) for e in range(50) for s in range(4)}
     assert len(seeds) == 200 and all(0 <= v < 2**31 for v in seeds)
     assert epoch_seed(1, 0) != epoch_seed(0, 0)
+
+
+def test_in_graph_seeds_depend_on_every_value():
+    # A batch's augmentation seed: each batch index and stream its own (it once ignored
+    # the last value, so every batch of a stream drew the same transforms).
+    by_batch = {int(mix_seed(7, i)) for i in range(6)}
+    by_stream = {int(mix_seed(7, 3, k)) for k in range(4)}
+    assert len(by_batch) == 6 and len(by_stream) == 4
+    assert int(mix_seed(7, 2)) == int(mix_seed(7, 2)) != int(mix_seed(8, 2))
 
 
 def test_epoch_seeds_set_the_model_streams_from_the_epoch():

@@ -1,4 +1,5 @@
-"""Sequence tasks: text classification, token tagging, language modelling and translation.
+"""Sequence tasks: text classification, token tagging, language modelling (next-token and
+masked) and translation.
 
 Each reads its data through :mod:`kerasdl.data.text`, sized by the recipe's
 ``tokenization``, ``vocabulary_size`` and ``sequence_length``; a run saves its
@@ -19,6 +20,7 @@ from kerasdl.tasks import Task, register_task
 DEFAULTS = {
     "sequence_classification": ("word", 20_000, 64),
     "language_modeling": ("character", 0, 100),
+    "masked_language_modeling": ("word", 20_000, 64),
     "seq2seq": ("word", 10_000, 40),
     "token_classification": ("token", 20_000, 64),
     "conditional_language_modeling": ("word", 10_000, 32),
@@ -318,6 +320,95 @@ class LanguageModeling(_TextTask):
         return f"{result['dataset']}: " + ", ".join(parts)
 
 
+class MaskedLanguageModeling(_TextTask):
+    """BERT's masked LM (:mod:`kerasdl.data.pretraining`): cross-entropy over the chosen
+    positions only (targets -1 elsewhere) and their accuracy while training; on the test
+    split, whose masks are fixed, masked-token accuracy, nats per masked token and
+    perplexity. (Only test: a held-out validation split depends on the recipe's
+    ``validation_fraction``, which ``kerasdl evaluate`` does not know; its curves are in
+    the run's history.) The run's vocabulary (with ``[MASK]``) is what ``--from RUN``
+    hands to the classifier it starts."""
+
+    name = "masked_language_modeling"
+
+    @staticmethod
+    def loader(*args, **kwargs):
+        from kerasdl.data.pretraining import load_masked_language_modeling
+
+        return load_masked_language_modeling(*args, **kwargs)
+
+    def compile_kwargs(self, model=None, recipe=None):
+        from kerasdl.data.pretraining import IGNORE
+        from kerasdl.metrics import TokenAccuracy
+
+        # "accuracy" in the epoch log and curves: the masked-token accuracy.
+        return {"loss": _sparse_ce(ignore_class=IGNORE),
+                "metrics": [TokenAccuracy(ignore_id=IGNORE, name="accuracy")]}
+
+    def record(self, data):
+        return {**super().record(data), "mask_rate": data.mask_rate}
+
+    def evaluate(self, model, data, batch_size=256):
+        nats, tokens, accuracy = _masked_token_metrics(model, data.test)
+        return {"test_examples": data.num_examples["test"],
+                "test_masked_token_accuracy": accuracy, "test_nats_per_masked_token": nats,
+                "test_perplexity": math.exp(nats), "test_masked_tokens": tokens}
+
+    def summary(self, result):
+        return (f"{result['dataset']}: test masked-token accuracy "
+                f"{100 * result['test_masked_token_accuracy']:.2f}%, "
+                f"{result['test_nats_per_masked_token']:.3f} nats/masked token (perplexity "
+                f"{result['test_perplexity']:.1f}) over {result['test_masked_tokens']:,} "
+                "masked tokens")
+
+    def verification_data(self, data, limit=None):
+        x, y = data.arrays("test")
+        return (x, y) if limit is None else (x[:limit], y[:limit])
+
+    def compare(self, reference, outputs, targets):
+        chosen = targets >= 0
+        return {"accuracy": float((outputs.argmax(-1) == targets)[chosen].mean()),
+                "top1_agreement": float(
+                    (outputs.argmax(-1) == reference.argmax(-1))[chosen].mean()),
+                "max_abs_logit_diff": float(np.abs(outputs - reference)[chosen].max())}
+
+    def describe_io(self, model, record):
+        return {
+            "input": {"name": model.inputs[0].name, "shape": list(model.input_shape[1:]),
+                      "dtype": "int32",
+                      "kind": "token ids (0 = padding, 2 = [MASK] at positions to predict)",
+                      "preparation": record.get("preprocessing", ""),
+                      "vocabulary": "vocabulary.json of the run"},
+            "output": {"kind": "logits per position over the vocabulary",
+                       "shape": list(model.output_shape[1:]),
+                       "decode": "argmax over the last axis at the masked positions"},
+        }
+
+
+def _masked_token_metrics(model, ds):
+    """``(nats per masked token, masked tokens, their accuracy)`` over a pipeline of
+    ``(masked ids, targets)``; only the chosen positions (targets >= 0) count. Reduced
+    over the vocabulary on the device, so no ``[batch, length, vocabulary]`` array is
+    copied out."""
+    import keras
+    from keras import ops
+
+    total, count, correct = 0.0, 0, 0
+    for x, y in ds:
+        logits = ops.cast(model(x, training=False), "float32")
+        y = ops.convert_to_tensor(y)
+        picked = ops.take_along_axis(logits, ops.expand_dims(ops.maximum(y, 0), -1), -1)
+        nats = keras.ops.convert_to_numpy(ops.logsumexp(logits, axis=-1)
+                                          - ops.squeeze(picked, -1)).astype("float64")
+        predicted = keras.ops.convert_to_numpy(ops.argmax(logits, axis=-1))
+        y = keras.ops.convert_to_numpy(y)
+        keep = y >= 0
+        total += float(nats[keep].sum())
+        count += int(keep.sum())
+        correct += int((predicted == y)[keep].sum())
+    return total / max(count, 1), count, correct / max(count, 1)
+
+
 class Seq2Seq(_TextTask):
     """Translation: teacher-forced training, token cross-entropy with padding ignored."""
 
@@ -426,5 +517,5 @@ def _logits_model(model):
 
 
 for _task in (SequenceClassification(), TokenClassification(), LanguageModeling(),
-              ConditionalLanguageModeling(), Seq2Seq()):
+              MaskedLanguageModeling(), ConditionalLanguageModeling(), Seq2Seq()):
     register_task(_task)

@@ -97,7 +97,12 @@ def train(
 
     Fine-tuning: ``init_from`` is a finished run folder whose trained model starts this
     run (its classifier is replaced when the classes differ); ``freeze`` names the stage
-    (a layer-name prefix such as ``"conv3"``) up to which layers stay frozen.
+    (a layer-name prefix such as ``"conv3"``) up to which layers stay frozen. The run may
+    also be of another variant of the same family with the same settings, such as its
+    pretraining form (``bert_mini_mlm`` for ``bert_mini``): the model is then built anew,
+    with the source run's architecture arguments, and takes the weights of every layer
+    the two share by name (:func:`kerasdl.train.transfer.transfer_weights`). Either way a
+    text run's vocabularies (``vocabulary.json``) encode this run's data.
 
     ``model_kwargs`` overrides builder arguments or settings-row fields for this run (e.g.
     ``{"dropout_rate": 0.3}``); the run record keeps them.
@@ -155,17 +160,26 @@ def train(
         verbose = 1 if sys.stdout.isatty() else 2
 
     keras.utils.set_random_seed(seed)
-    source = None
+    source, codecs, cross = None, None, False
     if init_from is not None:
         source, source_record = load_run(init_from)
-        if source_record.get("model") not in (None, info.name):
+        cross = source_record.get("model") not in (None, info.name)
+        if cross and not _same_body(source_record["model"], info):
             raise KerasdlError(
-                f"{init_from} holds a {source_record['model']!r} run, not {info.name!r}",
+                f"{init_from} holds a {source_record['model']!r} run, not {info.name!r} nor "
+                "another variant of its family with the same settings",
                 argument="init_from")
         input_shape = tuple(source.input_shape[1:])
         if model_kwargs:
             raise KerasdlError("model_kwargs cannot change a model that init_from loads",
                                argument="model_kwargs")
+        if cross:  # the source's architecture arguments build this model
+            fields = info.config_fields()
+            model_kwargs = {k: v for k, v in (source_record.get("model_kwargs") or {}).items()
+                            if k in fields} or None
+        from kerasdl.data.text import load_codecs
+
+        codecs = load_codecs(run_dir_of(init_from)) or None
     elif freeze is not None:
         raise KerasdlError("freeze needs init_from (a trained run to fine-tune)",
                            argument="freeze")
@@ -187,18 +201,26 @@ def train(
         seed=seed,
         deterministic=deterministic,
         recipe=recipe,
+        codecs=codecs,
     )
     steps = math.ceil(data.num_examples["train"] / recipe.batch_size)
     with _scope(distribution):
-        if source is None:
+        if source is None or cross:
             model = task.build_model(info, data, recipe=recipe, **(model_kwargs or {}))
-        else:
-            from kerasdl.train.transfer import freeze_up_to, replace_head
+        if source is not None:
+            from kerasdl.train.transfer import freeze_up_to, replace_head, transfer_weights
 
-            same_classes = source_record.get("class_names") == list(data.class_names)
-            if distribution is not None:
-                source, _ = load_run(init_from)  # its variables must live in the scope
-            model = source if same_classes else replace_head(source, data.num_classes)
+            if cross:
+                copied, kept = transfer_weights(source, model)
+                print(f"Starting from {source_record['model']} ({init_from}): "
+                      f"{len(copied)} layers copied; new: {', '.join(kept) or 'none'}",
+                      flush=True)
+            else:
+                same_classes = data.class_names is None or \
+                    source_record.get("class_names") == list(data.class_names)
+                if distribution is not None:
+                    source, _ = load_run(init_from)  # its variables must live in the scope
+                model = source if same_classes else replace_head(source, data.num_classes)
             if freeze:
                 freeze_up_to(model, freeze)
         model.compile(
@@ -291,6 +313,9 @@ def train(
     if init_from is not None:
         record["fine_tuned_from"] = os.path.abspath(os.fspath(init_from))
         record["frozen_up_to"] = freeze
+        if cross:
+            record["initialized_from_model"] = source_record["model"]
+            record["layers_initialized"] = copied
     curves = _history(run_dir, history.history)
     write_json(os.path.join(run_dir, "history.json"), curves)
     write_json(os.path.join(run_dir, RUN_FILE), record)
@@ -300,6 +325,17 @@ def train(
           f"{train_seconds:.0f} s. Saved {model_path}"
           f"{' and ' + CURVES_FILE if plotted else ''}", flush=True)
     return record
+
+
+def _same_body(source_name, info):
+    """True when the registered model ``source_name`` is another variant of ``info``'s
+    family builder with the same settings (its pretraining form, say)."""
+    from kerasdl.registry import is_model
+
+    if not is_model(source_name):
+        return False
+    source = model_info(source_name)
+    return source.builder is info.builder and source.config == info.config
 
 
 CURVES_FILE = "curves.png"
@@ -460,6 +496,7 @@ def load_run(path):
     # Register kerasdl's serializable layers and schedules before deserialising.
     import kerasdl.callbacks  # noqa: F401
     import kerasdl.layers  # noqa: F401
+    import kerasdl.metrics  # noqa: F401  (compiled metrics, e.g. TokenAccuracy)
     import kerasdl.models  # noqa: F401
 
     model = keras.saving.load_model(model_path, safe_mode=True)

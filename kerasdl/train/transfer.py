@@ -1,5 +1,6 @@
 """Transfer learning: freeze up to a named stage, replace the head for a new number of
-classes, and layer-wise learning-rate multipliers that work with any Keras optimizer
+classes, copy weights between models layer by layer (a pretraining model's body into its
+fine-tuning form), and layer-wise learning-rate multipliers that work with any Keras optimizer
 (the course's "layers near the input learn slower")."""
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ import keras
 
 from kerasdl.errors import KerasdlError
 
-__all__ = ["freeze_up_to", "replace_head", "with_layerwise_lr", "HEAD_NAMES"]
+__all__ = ["freeze_up_to", "replace_head", "transfer_weights", "with_layerwise_lr",
+           "HEAD_NAMES"]
 
 # The classifier layer's name in kerasdl builders (and keras.applications).
 HEAD_NAMES = ("predictions", "output")
@@ -35,6 +37,37 @@ def replace_head(model, num_classes, *, name=None):
     # Dropout just before the head stays: it belongs to the classifier block.
     logits = keras.layers.Dense(num_classes, name=head.name)(features)
     return keras.Model(model.inputs, logits, name=name or model.name)
+
+
+def transfer_weights(source, target):
+    """Copy into ``target`` the weights of every layer of ``source`` that ``target`` has
+    under the same name; layers of ``target`` that ``source`` lacks keep theirs (a new
+    head, a pooler no pretraining objective trained). A layer found in both with other
+    weight shapes is an error, as is no layer in common. Returns ``(copied, kept)``: the
+    names of the layers copied and of ``target``'s weighted layers left as they were."""
+    copied, kept, mismatched = [], [], []
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        try:
+            origin = source.get_layer(layer.name)
+        except ValueError:
+            kept.append(layer.name)
+            continue
+        shapes = [tuple(w.shape) for w in origin.weights]
+        wanted = [tuple(w.shape) for w in layer.weights]
+        if shapes != wanted:
+            mismatched.append(f"{layer.name} {shapes} -> {wanted}")
+            continue
+        layer.set_weights(origin.get_weights())
+        copied.append(layer.name)
+    if mismatched:
+        raise KerasdlError(f"{source.name} and {target.name} differ in the weight shapes of "
+                           f"{'; '.join(mismatched)}", argument="init_from")
+    if not copied:
+        raise KerasdlError(f"{target.name} has no weighted layer named as one of "
+                           f"{source.name}'s", argument="init_from")
+    return copied, kept
 
 
 def freeze_up_to(model, stage):

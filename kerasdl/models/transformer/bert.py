@@ -7,7 +7,7 @@ LayerNorm (epsilon 1e-12, as Google's code) and dropout. A post-LN Transformer e
 at padding (token id 0). The pooler is ``Dense(hidden, tanh)`` on the first position's
 vector, BERT's [CLS].
 
-One builder, three heads (``head=``):
+One builder, four heads (``head=``):
 
 * ``"classifier"`` (the registered form): dropout and ``Dense(num_classes)`` on the
   pooled output -> logits ``[batch, num_classes]``, Sec. 4.1's fine-tuning model.
@@ -17,6 +17,11 @@ One builder, three heads (``head=``):
   own output bias; next-sentence prediction is ``Dense(2)`` on the pooled output.
   Logits come for every position (the original gathers the masked ones first; a loss
   weighted to the masked positions is the same).
+* ``"mlm"``: the masked-LM logits alone, ``[batch, length, vocabulary]`` (the
+  ``masked_language_modeling`` task's ``bert_mini_mlm``: sentences one at a time, no
+  next-sentence prediction, as RoBERTa found it unneeded). Without NSP nothing trains
+  the pooler, so the model has none; its other layers carry the classifier's names,
+  which is how ``kerasdl train bert_mini --from RUN`` starts from them.
 * ``"none"``: ``{"sequence_output": [batch, length, hidden], "pooled_output": [batch,
   hidden]}``, the backbone, whose parameters are the reference count (bert-base-uncased:
   109,482,240).
@@ -46,7 +51,7 @@ from kerasdl.train.recipes import Recipe
 
 PAPER = ("Devlin, Chang, Lee & Toutanova, BERT: Pre-training of Deep Bidirectional "
          "Transformers for Language Understanding, NAACL 2019")
-HEADS = ("classifier", "pretraining", "none")
+HEADS = ("classifier", "pretraining", "mlm", "none")
 EPSILON = 1e-12
 
 
@@ -139,6 +144,8 @@ def build_bert(config=BertConfig(), *, vocabulary_size=30_522, num_classes=2,
                            name="mlm_transform")(x)
     h = keras.layers.LayerNormalization(epsilon=EPSILON, name="mlm_norm")(h)
     mlm = OutputBias(name="mlm_output_bias")(word_embeddings(h, reverse=True))
+    if head == "mlm":
+        return keras.Model(inputs, mlm, name=name)
     nsp = keras.layers.Dense(2, kernel_initializer=init, name="nsp_logits")(pooled)
     return keras.Model(inputs, {"mlm_logits": mlm, "nsp_logits": nsp}, name=name)
 
@@ -154,6 +161,8 @@ def bert_count(config, vocabulary_size, head="none", num_classes=2):
         count += d * num_classes + num_classes
     elif head == "pretraining":
         count += (d * d + d) + 2 * d + vocabulary_size + (d * 2 + 2)
+    elif head == "mlm":  # no pooler (d^2 + d) or NSP; the MLM transform, norm and bias
+        count += -(d * d + d) + (d * d + d) + 2 * d + vocabulary_size
     return count
 
 
@@ -179,6 +188,20 @@ _MINI_RECIPE = Recipe(
     gradient_clipping="global_norm", clip_threshold=1.0,
     notes="from scratch: AdamW 3e-4, decay 0.01, half-epoch warm-up + cosine, 5 epochs, "
           "batch 64, global-norm clipping 1.0; word tokens, 20k vocabulary, 64 tokens")
+
+# Masked-LM pretraining of BERT-Mini on a dataset's training sentences (kerasdl's word
+# tokens, so that the classifier can start from it with the same vocabulary): BERT's
+# Sec. A.2 setting (Adam(W) 1e-4, decay 0.01, warm-up, dropout 0.1, 15% masking) at
+# BERT-Mini's size, with the from-scratch rate of the classifier recipe and more epochs
+# (about a million masked tokens per epoch of SST-2). Not tuned.
+_MLM_RECIPE = Recipe(
+    optimizer="adamw", learning_rate=3e-4, weight_decay=0.01, schedule="cosine",
+    warmup_epochs=1.0, epochs=20, batch_size=64, validation_fraction=0.05,
+    tokenization="word", vocabulary_size=20_000, sequence_length=64,
+    gradient_clipping="global_norm", clip_threshold=1.0,
+    notes="masked LM from scratch: AdamW 3e-4, decay 0.01, one-epoch warm-up + cosine, 20 "
+          "epochs, batch 64, clipping 1.0; word tokens, 20k vocabulary, 64 tokens, the "
+          "classifier recipe's validation split (so its training sentences match); untuned")
 
 # BERT-Mini of Turc et al. 2019 ("Well-Read Students Learn Better"): L=4, H=256, A=4.
 MINI = BertConfig(layers=4, hidden=256, heads=4, ff_dim=1024)
@@ -217,5 +240,33 @@ register_family(
                 "2 x 256 x 1,024 + 1,024 + 256 + 2 LayerNorms, pooler, Dense 256 x 2":
                     bert_count(MINI, 20_000, "classifier", 2)},
             recipe=_MINI_RECIPE),
+    ],
+)
+
+register_family(
+    build_bert,
+    family="transformer",
+    task="masked_language_modeling",
+    paper=PAPER,
+    test_kwargs={"vocabulary_size": 20, "layers": 2, "hidden": 16, "heads": 2, "ff_dim": 32,
+                 "max_positions": 16},
+    inputs=(InputDecl("int", 1, "vocabulary_size"),),
+    output_shape=(None, "vocabulary_size"),
+    default_dataset="glue/sst2",
+    tags=("text", "attention"),
+    variants=[
+        Variant(
+            "bert_mini_mlm", MINI,
+            description="BERT-Mini masked-LM pretraining (head='mlm'); its run starts "
+                        "bert_mini (kerasdl train bert_mini --from RUN)",
+            defaults={"vocabulary_size": 20_000, "head": "mlm"},
+            paper=f"{PAPER}; Turc, Chang, Lee & Toutanova, Well-Read Students Learn "
+                  "Better, 2019 (BERT-Mini sizes)",
+            reference_params={
+                "hand count at vocabulary 20,000, head='mlm': embeddings (20,000 + 512 + "
+                "2) x 256 + LayerNorm, 4 layers as bert_mini's, no pooler, MLM transform "
+                "256^2 + 256, its LayerNorm 2 x 256, output bias 20,000 (decoder tied to "
+                "the token embeddings)": bert_count(MINI, 20_000, "mlm")},
+            recipe=_MLM_RECIPE),
     ],
 )
