@@ -30,6 +30,9 @@ SELECTED="$*"
 want sst2 && train saved_models/bilstm_classifier_sst2 bilstm_classifier glue/sst2
 # Issue 17: the same target with BiLSTM-max (max over time, embedding dropout, decay).
 want sst2max && train saved_models/bilstm_max_classifier_sst2 bilstm_max_classifier glue/sst2
+# Issue 17, notebook 14: LSTM, GRU and TextCNN on SST-2 with their recipes.
+want ch14 && for m in lstm_classifier gru_classifier textcnn; do
+  train saved_models/ch14_sst2/$m $m glue/sst2; done
 # Issue 17: a character LSTM at <= 1.6 nats/char on Tiny Shakespeare validation.
 want shakespeare && train saved_models/lstm_lm_tiny_shakespeare lstm_lm tiny_shakespeare
 # Issue 16: MobileNetV2-0.35 and EfficientNet-B0 on CIFAR-10, exported and timed.
