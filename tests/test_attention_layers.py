@@ -472,3 +472,12 @@ def test_each_registered_layer_name_resolves_to_its_own_class():
         obj = getattr(kerasdl.layers, name)
         if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer):
             assert keras.saving.get_registered_object(f"kerasdl>{name}") is obj, name
+
+
+def test_relative_position_bias_takes_its_inputs_as_a_list_too():
+    from kerasdl.layers import RelativePositionBias
+
+    layer = RelativePositionBias(2, num_buckets=8, max_distance=16)
+    q, k = np.zeros((1, 3, 4), "float32"), np.zeros((1, 5, 4), "float32")
+    np.testing.assert_array_equal(np.asarray(layer([q, k])), np.asarray(layer(q, k)))
+    assert tuple(layer([q, k]).shape) == (1, 2, 3, 5)

@@ -232,6 +232,8 @@ class RelativePositionBias(keras.layers.Layer):
         self.relative_attention_bias.build((None,))
 
     def call(self, query, key=None):
+        if isinstance(query, (list, tuple)):  # layer([query, key]), as a functional node lists them
+            query, key = query
         key = query if key is None else key
         query_positions = ops.arange(ops.shape(query)[1], dtype="int32")
         key_positions = ops.arange(ops.shape(key)[1], dtype="int32")
@@ -245,6 +247,8 @@ class RelativePositionBias(keras.layers.Layer):
         return None
 
     def compute_output_shape(self, query_shape, key_shape=None):
+        if isinstance(query_shape, list) and query_shape and isinstance(query_shape[0], (list, tuple)):
+            query_shape, key_shape = query_shape
         key_shape = query_shape if key_shape is None else key_shape
         return (1, self.num_heads, query_shape[1], key_shape[1])
 
