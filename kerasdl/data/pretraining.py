@@ -289,7 +289,8 @@ def _sentence_splits(dataset, data_dir, validation_fraction, max_examples):
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    from kerasdl.data.text import _file_corpus, _is_labelled, _prepared_builder, _tfds_corpus
+    from kerasdl.data.text import (_file_corpus, _prepared_builder, _tfds_corpus,
+                                   classification_split_plan)
 
     path = os.path.expanduser(str(dataset))
     name = str(dataset).partition("#")[0]
@@ -323,25 +324,10 @@ def _sentence_splits(dataset, data_dir, validation_fraction, max_examples):
     # pretraining reads exactly the sentences the classifier later trains on, never its
     # validation or test ones.
     text_key, label_key = texts[0], labels[0]
-    splits = {s: info.num_examples for s, info in builder.info.splits.items()}
-    if "test" in splits and _is_labelled(builder, "test", label_key):
-        test_split, val_split = "test", ("validation" if "validation" in splits else None)
-    elif "validation" in splits:
-        test_split, val_split = "validation", None
-    else:
-        raise KerasdlError(f"{name!r} has no labelled test or validation split",
-                           argument="dataset")
-    n_train = splits["train"]
-    plan = {"train": ("train", 0, n_train), "test": (test_split, 0, splits[test_split])}
-    if val_split:
-        plan["validation"] = (val_split, 0, splits[val_split])
-    elif validation_fraction:
-        cut = n_train - max(1, round(validation_fraction * n_train))
-        plan["validation"], plan["train"] = ("train", cut, n_train), ("train", 0, cut)
+    plan, test_split = classification_split_plan(builder, name, label_key, validation_fraction,
+                                                 max_examples)
     raw, counts = {}, {}
     for split, (base, lo, hi) in plan.items():
-        if max_examples is not None:
-            hi = min(hi, lo + int(max_examples))
         raw[split] = builder.as_dataset(split=f"{base}[{lo}:{hi}]").map(
             lambda ex: ex[text_key])
         counts[split] = hi - lo

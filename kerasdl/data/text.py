@@ -247,6 +247,33 @@ def _is_labelled(builder, split, label_key):
 # ------------------------------------------------------------------------ classification
 
 
+def classification_split_plan(builder, name, label_key, validation_fraction, max_examples):
+    """``({split: (TFDS split, start, end)}, test split name)`` of a sentence-classification
+    dataset: test is ``test`` when labelled, else ``validation`` (GLUE); validation is
+    the dataset's own or the end of ``train``; ``max_examples`` caps every split. Shared
+    by the classifier's loader and MLM pretraining, so both read the same sentences."""
+    splits = {s: info.num_examples for s, info in builder.info.splits.items()}
+    if "test" in splits and _is_labelled(builder, "test", label_key):
+        test_split = "test"
+        val_split = "validation" if "validation" in splits else None
+    elif "validation" in splits:
+        test_split, val_split = "validation", None
+    else:
+        raise KerasdlError(f"{name!r} has no labelled test or validation split",
+                           argument="dataset")
+    n_train = splits["train"]
+    plan = {"train": ("train", 0, n_train), "test": (test_split, 0, splits[test_split])}
+    if val_split:
+        plan["validation"] = (val_split, 0, splits[val_split])
+    elif validation_fraction:
+        cut = n_train - max(1, round(validation_fraction * n_train))
+        plan["validation"], plan["train"] = ("train", cut, n_train), ("train", 0, cut)
+    if max_examples is not None:
+        plan = {k: (base, lo, min(hi, lo + int(max_examples)))
+                for k, (base, lo, hi) in plan.items()}
+    return plan, test_split
+
+
 def load_text_classification(dataset, *, tokenization="word", vocabulary_size=20_000,
                              sequence_length=64, batch_size=64, validation_fraction=0.1,
                              data_dir=None, max_examples=None, seed=0, codec=None,
@@ -267,26 +294,10 @@ def load_text_classification(dataset, *, tokenization="word", vocabulary_size=20
     name, _, label_key = str(dataset).partition("#")
     builder = _prepared_builder(name, data_dir)
     text_key, label_key = _text_and_label_keys(builder, name, label_key or None)
-    splits = {s: info.num_examples for s, info in builder.info.splits.items()}
-    if "test" in splits and _is_labelled(builder, "test", label_key):
-        test_split = "test"
-        val_split = "validation" if "validation" in splits else None
-    elif "validation" in splits:
-        test_split, val_split = "validation", None
-    else:
-        raise KerasdlError(f"{name!r} has no labelled test or validation split",
-                           argument="dataset")
-    n_train = splits["train"]
-    plan = {"train": ("train", 0, n_train), "test": (test_split, 0, splits[test_split])}
-    if val_split:
-        plan["validation"] = (val_split, 0, splits[val_split])
-    elif validation_fraction:
-        cut = n_train - max(1, round(validation_fraction * n_train))
-        plan["validation"], plan["train"] = ("train", cut, n_train), ("train", 0, cut)
+    plan, test_split = classification_split_plan(builder, name, label_key,
+                                                 validation_fraction, max_examples)
     raw, counts = {}, {}
     for split, (base, lo, hi) in plan.items():
-        if max_examples is not None:
-            hi = min(hi, lo + int(max_examples))
         raw[split] = builder.as_dataset(split=f"{base}[{lo}:{hi}]").map(
             lambda ex: (ex[text_key], ex[label_key]))
         counts[split] = hi - lo
