@@ -47,9 +47,9 @@ class ImageClassification(Task):
                              "num_classes": data.num_classes})
 
     def compile_kwargs(self, model=None, recipe=None):
-        import keras
+        from kerasdl.losses import sparse_crossentropy
 
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        loss = sparse_crossentropy(getattr(recipe, "label_smoothing", 0.0))
         outputs = model.output if model is not None else None
         if not isinstance(outputs, dict):
             return {"loss": loss, "metrics": ["accuracy"]}

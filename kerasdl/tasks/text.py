@@ -94,10 +94,11 @@ class _TextTask(Task):
         return x[:limit]
 
 
-def _sparse_ce(**kwargs):
-    import keras
+def _sparse_ce(recipe=None, ignore_class=None):
+    """The training loss: label-smoothed when the recipe says so."""
+    from kerasdl.losses import sparse_crossentropy
 
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, **kwargs)
+    return sparse_crossentropy(getattr(recipe, "label_smoothing", 0.0), ignore_class)
 
 
 class SequenceClassification(_TextTask):
@@ -110,7 +111,7 @@ class SequenceClassification(_TextTask):
         return load_text_classification(*args, **kwargs)
 
     def compile_kwargs(self, model=None, recipe=None):
-        return {"loss": _sparse_ce(), "metrics": ["accuracy"]}
+        return {"loss": _sparse_ce(recipe), "metrics": ["accuracy"]}
 
     def evaluate(self, model, data, batch_size=256):
         x, y = data.arrays("test")
@@ -197,7 +198,7 @@ class TokenClassification(_TextTask):
         from kerasdl.data.text import TAG_PADDING
 
         # The embedding's padding mask reaches the output, so "accuracy" counts real tokens.
-        return {"loss": _sparse_ce(ignore_class=TAG_PADDING), "metrics": ["accuracy"]}
+        return {"loss": _sparse_ce(recipe, ignore_class=TAG_PADDING), "metrics": ["accuracy"]}
 
     def evaluate(self, model, data, batch_size=256):
         x, y = data.arrays("test")
@@ -283,8 +284,9 @@ class LanguageModeling(_TextTask):
     def compile_kwargs(self, model=None, recipe=None):
         if model is not None and isinstance(model.output, dict):
             # A bidirectional LM: the backward direction's first target does not exist.
-            return {"loss": {"forward": _sparse_ce(), "backward": _sparse_ce(ignore_class=0)}}
-        return {"loss": _sparse_ce(), "metrics": ["accuracy"]}
+            return {"loss": {"forward": _sparse_ce(recipe),
+                             "backward": _sparse_ce(recipe, ignore_class=0)}}
+        return {"loss": _sparse_ce(recipe), "metrics": ["accuracy"]}
 
     def fit_data(self, model, data):
         if not isinstance(model.output, dict):
@@ -342,7 +344,7 @@ class MaskedLanguageModeling(_TextTask):
         from kerasdl.metrics import TokenAccuracy
 
         # "accuracy" in the epoch log and curves: the masked-token accuracy.
-        return {"loss": _sparse_ce(ignore_class=IGNORE),
+        return {"loss": _sparse_ce(recipe, ignore_class=IGNORE),
                 "metrics": [TokenAccuracy(ignore_id=IGNORE, name="accuracy")]}
 
     def record(self, data):
@@ -432,7 +434,7 @@ class Seq2Seq(_TextTask):
         return {"source": data.codec, "target": data.target_codec}
 
     def compile_kwargs(self, model=None, recipe=None):
-        loss = _sparse_ce(ignore_class=0)
+        loss = _sparse_ce(recipe, ignore_class=0)
         if model is not None and isinstance(model.output, dict):
             # Keras' metric container reads every output name from y_true, so a metric on
             # "logits" alone fails on the missing "attention" target; the loss (nats per
@@ -481,7 +483,7 @@ class ConditionalLanguageModeling(_TextTask):
         return load_conditional_language_modeling(*args, **kwargs)
 
     def compile_kwargs(self, model=None, recipe=None):
-        return {"loss": _sparse_ce(ignore_class=0), "metrics": ["accuracy"]}
+        return {"loss": _sparse_ce(recipe, ignore_class=0), "metrics": ["accuracy"]}
 
     def evaluate(self, model, data, batch_size=256):
         k = len(data.class_names)

@@ -41,7 +41,8 @@ class Recipe:
     over the first 30% and annealing far below the start. ``gradient_clipping`` names
     what ``clip_threshold`` bounds: each gradient's values, each gradient's norm, their
     global norm, or (``"adaptive"``) each unit's gradient-to-weight norm ratio
-    (Brock et al. 2021).
+    (Brock et al. 2021). ``label_smoothing`` > 0 trains classifiers and token predictors
+    against ``(1 - eps) * onehot + eps / K`` (:class:`kerasdl.losses.SmoothedSparseCrossentropy`).
 
     Text tasks read ``tokenization`` (``"word"`` or ``"character"``),
     ``vocabulary_size`` and ``sequence_length``; 0 or "" means the task's default
@@ -61,6 +62,7 @@ class Recipe:
     aux_loss_weight: float = 0.0
     gradient_clipping: str = "none"
     clip_threshold: float = 0.0
+    label_smoothing: float = 0.0
     augmentation: str = "none"
     validation_fraction: float = 0.1
     tokenization: str = ""
@@ -78,6 +80,7 @@ class Recipe:
         check_fraction(self.ema_momentum, "ema_momentum")
         check_fraction(self.momentum, "momentum")
         check_fraction(self.validation_fraction, "validation_fraction")
+        check_fraction(self.label_smoothing, "label_smoothing")
         if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise KerasdlError(f"learning_rate must be positive, got {self.learning_rate!r}",
                                argument="learning_rate")

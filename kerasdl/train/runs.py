@@ -497,6 +497,7 @@ def load_run(path):
     import kerasdl.callbacks  # noqa: F401
     import kerasdl.layers  # noqa: F401
     import kerasdl.metrics  # noqa: F401  (compiled metrics, e.g. TokenAccuracy)
+    import kerasdl.losses  # noqa: F401  (compiled losses, e.g. SmoothedSparseCrossentropy)
     import kerasdl.models  # noqa: F401
 
     model = keras.saving.load_model(model_path, safe_mode=True)
