@@ -4,6 +4,7 @@ equal to Keras on padded (masked) inputs."""
 import io
 import contextlib
 
+import keras
 import numpy as np
 import pytest
 
@@ -101,3 +102,82 @@ def test_a_trained_text_classifier_exports_through_kerasdl_export(tmp_path):
     assert card["output"]["class_names"] == ["negative", "positive"]
     meta = kerasdl_metadata(tmp_path / "export" / "gru_classifier_float32.tflite")
     assert meta["labels"] == ["negative", "positive"] and "pixel_range" not in meta["input"]
+
+
+def test_small_bert_classifier_exports_with_builtin_ops_and_agrees(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = kerasdl.create_model("bert_mini", vocabulary_size=60, num_classes=3, layers=2,
+                                 hidden=16, heads=2, ff_dim=32, max_positions=16,
+                                 sequence_length=12)
+    for variable in model.weights:  # BERT's 0.02 init gives near-constant logits
+        if "norm" not in variable.path:
+            variable.assign(variable * 10.0)
+    tokens = np.random.default_rng(1).integers(1, 60, (5, 12)).astype("int32")
+    tokens[:, 8:] = 0  # padding: the attention mask must act as in Keras
+    tokens[0, 2:] = 0
+    path = tmp_path / "bert.tflite"
+    convert_to_tflite(model, path)
+    ops = _ops(path)
+    assert not any(op.startswith(("Flex", "CUSTOM")) for op in ops), ops
+    expected = model.predict(tokens, verbose=0)
+    np.testing.assert_allclose(TFLiteRunner(path).predict(tokens), expected, atol=1e-4,
+                               rtol=1e-4)
+    # The padding matters to the model, so agreement on padded rows means something.
+    unmasked = tokens.copy()
+    unmasked[0, 2:] = 7
+    assert np.abs(model.predict(unmasked, verbose=0)[0] - expected[0]).max() > 1e-2
+
+
+def _distinct_gpt(**kwargs):
+    keras.utils.set_random_seed(3)
+    model = kerasdl.create_model("gpt_char_small", vocabulary_size=30, layers=2, hidden=16,
+                                 heads=2, ff_dim=32, max_positions=24, **kwargs)
+    for variable in model.weights:  # larger weights: logits that differ position by position
+        if "norm" not in variable.path:
+            variable.assign(variable * 10.0)
+    return model
+
+
+def test_gpt_single_step_decoder_exports_and_decodes_as_keras(tmp_path):
+    from kerasdl.export.gpt_step import GPTStepRunner, export_gpt_step
+    from kerasdl.generation import generate
+
+    model = _distinct_gpt(sequence_length=20)
+    path = tmp_path / "step.tflite"
+    report = export_gpt_step(model, path)
+    assert report["capacity"] == 20 and report["steps_checked"] == 20
+    assert report["max_abs_logit_diff"] < 1e-4 and report["top1_agreement"] == 1.0
+    ops = _ops(path)
+    assert not any(op.startswith(("Flex", "CUSTOM")) for op in ops), ops
+    runner = GPTStepRunner(path)
+    assert runner.cache_shape == (2, 1, 2, 20, 8)
+    for prompt in ([3, 4, 5], [9], [1, 2, 3, 4, 5, 6, 7]):
+        ours = runner.generate(np.array(prompt), 20 - len(prompt) + 1)
+        np.testing.assert_array_equal(
+            ours, generate(model, np.array(prompt), 20 - len(prompt) + 1, cache=False))
+    with pytest.raises(KerasdlError, match="max_new_tokens"):
+        runner.generate(np.array([3, 4]), 20)
+    with pytest.raises(KerasdlError, match="exists"):
+        export_gpt_step(model, path)  # never overwrites without being asked
+    with pytest.raises(KerasdlError, match="capacity"):
+        export_gpt_step(model, tmp_path / "big.tflite", capacity=21)
+    assert not (tmp_path / "big.tflite").exists()
+
+
+def test_step_decoder_verification_catches_a_wrong_step(tmp_path, monkeypatch):
+    from kerasdl.export import gpt_step
+
+    model = _distinct_gpt()
+    real = gpt_step.GPTStepRunner.step
+
+    def always_first(self, token):  # a decoder that feeds every token at position 0
+        length, self.length = self.length, 0
+        logits = real(self, token)
+        self.length = length + 1
+        return logits
+
+    monkeypatch.setattr(gpt_step.GPTStepRunner, "step", always_first)
+    path = tmp_path / "bad.tflite"
+    with pytest.raises(KerasdlError, match="differ from Keras"):
+        gpt_step.export_gpt_step(model, path, capacity=10)
+    assert not path.exists() and not list(tmp_path.iterdir())
