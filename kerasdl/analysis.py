@@ -57,6 +57,10 @@ def layer_macs(layer):
         out = layer.output.shape
         return int(out[1]) * int(out[-1]) * layer.kernel_size[0] * int(layer.input.shape[-1]) \
             // layer.groups
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        return _attention_macs(layer)
+    if _is_tied_embedding(layer):
+        return _tied_output_macs(layer)
     recurrent = layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer
     if isinstance(recurrent, _RECURRENT):
         # Per step, each gate multiplies the input and the previous state by its weights.
@@ -71,6 +75,48 @@ def layer_macs(layer):
 
 
 _RECURRENT = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)
+
+
+def _length(shape):
+    # A free length is counted per position, as recurrent layers per time step.
+    return int(shape[1] or 1) if len(shape) > 2 else 1
+
+
+def _attention_macs(layer):
+    """Projections of queries, keys and values, the scores ``Q K^T``, the weighted sum
+    of the values and the output projection, summed over every call of the layer."""
+    total = 0
+    for node in layer._inbound_nodes:  # one per call (a shared layer has several)
+        tensors = [t for t in keras.tree.flatten(node.input_tensors)]
+        query, value = tensors[0], tensors[1] if len(tensors) > 1 else tensors[0]
+        lq, lk = _length(query.shape), _length(value.shape)
+        d_q, heads, key_dim = layer.query_dense.kernel.shape
+        d_k = layer.key_dense.kernel.shape[0]
+        d_v, _, value_dim = layer.value_dense.kernel.shape
+        d_out = layer.output_dense.kernel.shape[-1]
+        total += (lq * d_q * heads * key_dim + lk * d_k * heads * key_dim
+                  + lk * d_v * heads * value_dim
+                  + heads * lq * lk * (key_dim + value_dim)
+                  + lq * heads * value_dim * d_out)
+    return int(total)
+
+
+def _is_tied_embedding(layer):
+    from kerasdl.models.transformer.layers import TiedEmbedding
+
+    return isinstance(layer, TiedEmbedding)
+
+
+def _tied_output_macs(layer):
+    """The reverse calls of a tied embedding: vectors times the transposed table (the
+    lookups cost nothing)."""
+    total = 0
+    for node in layer._inbound_nodes:
+        inputs = keras.tree.flatten(node.input_tensors)[0]
+        if keras.backend.standardize_dtype(inputs.dtype).startswith("float"):
+            positions = math.prod(int(d or 1) for d in inputs.shape[1:-1])
+            total += positions * layer.output_dim * layer.input_dim
+    return int(total)
 
 
 def _layers(model):

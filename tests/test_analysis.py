@@ -197,3 +197,23 @@ def test_recurrent_and_conv1d_macs_are_counted_per_step():
     gru = 2 * 5 * 3 * 4 * (8 + 4)
     conv = 4 * 6 * 2 * 8
     assert count_macs(model) == lstm + gru + conv
+
+
+def test_attention_and_tied_output_macs_by_hand():
+    import kerasdl
+    from kerasdl.analysis import layer_macs
+
+    model = kerasdl.create_model("gpt_char_small", vocabulary_size=30, layers=1, hidden=16,
+                                 heads=2, ff_dim=32, max_positions=24, sequence_length=10)
+    attention = model.get_layer("block1_self_attention")
+    # Q, K, V and output projections at 10 positions, then scores and weighted sums of
+    # 2 heads of 8 over 10 x 10 pairs.
+    assert layer_macs(attention) == 4 * 10 * 16 * 16 + 2 * 10 * 10 * (8 + 8)
+    # The tied output layer: 10 positions x 16 x 30 (the input lookup is free).
+    assert layer_macs(model.get_layer("token_embeddings")) == 10 * 16 * 30
+
+    cross = kerasdl.create_model("transformer_small", vocabulary_size=20,
+                                 target_vocabulary_size=17, layers=1, d_model=16, heads=2,
+                                 ff_dim=32, sequence_length=6)
+    assert layer_macs(cross.get_layer("decoder1_cross_attention")) == \
+        4 * 6 * 16 * 16 + 2 * 6 * 6 * (8 + 8)
