@@ -82,14 +82,15 @@ def _layer(model, name, kind):
 def _read_gpt(model):
     """The model's layers the cached step computes with, as a flat list of variables,
     and its sizes."""
-    from kerasdl.models.transformer.layers import PositionEmbedding, TiedEmbedding
+    from kerasdl.layers.positions import LearnedPositionEmbedding
+    from kerasdl.models.transformer.layers import TiedEmbedding
 
     if not isinstance(model, keras.Model):
         raise KerasdlError(f"model must be a Keras model, got {type(model).__name__}",
                            argument="model")
     names = {layer.name for layer in model.layers}
     embedding = _layer(model, "token_embeddings", TiedEmbedding)
-    positions = _layer(model, "position_embeddings", PositionEmbedding)
+    positions = _layer(model, "position_embeddings", LearnedPositionEmbedding)
     variables = [embedding.embeddings, positions.embeddings]
     epsilons, activations = [], []
     heads = key_dim = None
@@ -399,9 +400,9 @@ def generate(model, prompt_ids, max_new_tokens, method="greedy", cache=True, **k
     # A free-length GPT reads at most its position count (a fixed-length one slides).
     limit = step.window if cache else None
     if not cache and isinstance(model, keras.Model) and _fixed_length(model) is None:
-        from kerasdl.models.transformer.layers import PositionEmbedding
+        from kerasdl.layers.positions import LearnedPositionEmbedding
 
-        layer = next((l for l in model.layers if isinstance(l, PositionEmbedding)), None)
+        layer = next((l for l in model.layers if isinstance(l, LearnedPositionEmbedding)), None)
         limit = None if layer is None else layer.max_length
     if limit is not None and (not cache or step.fixed_length is None) \
             and max_length - 1 > limit:

@@ -45,7 +45,8 @@ import keras
 from kerasdl.errors import KerasdlError, check_choice, check_fraction, check_positive_int
 from kerasdl.models.transformer import blocks
 from kerasdl.models.transformer.layers import (AttentionMask, ConstantIds, FirstToken,
-                                               OutputBias, PositionEmbedding, TiedEmbedding)
+                                               OutputBias, TiedEmbedding)
+from kerasdl.layers.positions import LearnedPositionEmbedding
 from kerasdl.registry import InputDecl, Variant, register_family
 from kerasdl.train.recipes import Recipe
 
@@ -113,8 +114,8 @@ def build_bert(config=BertConfig(), *, vocabulary_size=30_522, num_classes=2,
         word_embeddings(tokens),
         keras.layers.Embedding(config.type_vocabulary_size, d, embeddings_initializer=init,
                                name="segment_embeddings")(segments)])
-    x = PositionEmbedding(config.max_positions, initializer=init,
-                          name="position_embeddings")(x)
+    x = LearnedPositionEmbedding(config.max_positions, embeddings_initializer=init,
+                                 name="position_embeddings")(x)
     x = keras.layers.LayerNormalization(epsilon=EPSILON, name="embeddings_norm")(x)
     x = keras.layers.Dropout(dropout, name="embeddings_dropout")(x)
 

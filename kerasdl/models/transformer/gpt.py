@@ -22,7 +22,8 @@ import keras
 
 from kerasdl.errors import KerasdlError, check_fraction, check_positive_int
 from kerasdl.models.transformer import blocks
-from kerasdl.models.transformer.layers import PositionEmbedding, TiedEmbedding
+from kerasdl.layers.positions import LearnedPositionEmbedding
+from kerasdl.models.transformer.layers import TiedEmbedding
 from kerasdl.registry import InputDecl, Variant, register_family
 from kerasdl.train.recipes import Recipe
 
@@ -69,9 +70,10 @@ def build_gpt(config=GPTConfig(), *, vocabulary_size=50_257, sequence_length=Non
     token_embeddings = TiedEmbedding(vocabulary_size, config.hidden,
                                      embeddings_initializer=init, name="token_embeddings")
     x = token_embeddings(tokens)
-    x = PositionEmbedding(config.max_positions,
-                          initializer=keras.initializers.RandomNormal(stddev=0.01),
-                          name="position_embeddings")(x)
+    x = LearnedPositionEmbedding(
+        config.max_positions,
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=0.01),
+        name="position_embeddings")(x)
     x = keras.layers.Dropout(dropout, name="embeddings_dropout")(x)
     attention = blocks.multi_head_attention(config.heads, config.hidden // config.heads,
                                             dropout=dropout, causal=True,

@@ -1,13 +1,13 @@
 """The small custom layers the Transformer builders need beyond ``keras.layers``.
 
 Each is registered serialisable under the ``kerasdl`` package and computes with
-``keras.ops`` only, so the models run on every Keras backend:
+``keras.ops`` only, so the models run on every Keras backend (learned absolute
+positions are :class:`kerasdl.layers.LearnedPositionEmbedding`):
 
 * :class:`TiedEmbedding`: a token embedding that can also project back onto the
   vocabulary with its own (transposed) matrix, for output layers tied to the input
   embedding (Press & Wolf 2017).
 * :class:`OutputBias`: a bias vector alone (BERT's masked-LM decoder keeps one).
-* :class:`PositionEmbedding`: learned absolute positions, added to the input.
 * :class:`ClassToken`: a learned vector put in front of the sequence (BERT's [CLS] role
   in ViT).
 * :class:`FirstToken`: the first position's vector (the [CLS] / class-token output).
@@ -90,39 +90,6 @@ class OutputBias(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-
-@keras.saving.register_keras_serializable(package="kerasdl")
-class PositionEmbedding(keras.layers.Layer):
-    """Adds a learned vector per position (0, 1, ..., length - 1) to ``[batch, length,
-    dim]`` inputs; the table has ``max_length`` rows (BERT's and GPT-2's learned
-    positions, ViT's position embeddings)."""
-
-    def __init__(self, max_length, initializer="uniform", **kwargs):
-        super().__init__(**kwargs)
-        self.max_length = check_positive_int(max_length, "max_length")
-        self.initializer = keras.initializers.get(initializer)
-
-    def build(self, input_shape):
-        length = input_shape[-2]
-        if length is not None and length > self.max_length:
-            raise KerasdlError(f"sequences of {length} positions exceed the {self.max_length} "
-                               "learned positions", argument="sequence_length")
-        self.embeddings = self.add_weight(name="embeddings",
-                                          shape=(self.max_length, input_shape[-1]),
-                                          initializer=self.initializer)
-
-    def call(self, inputs):
-        table = ops.convert_to_tensor(self.embeddings)
-        table = ops.slice(table, (0, 0), (ops.shape(inputs)[-2], self.embeddings.shape[1]))
-        return inputs + ops.cast(table, inputs.dtype)[None]
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "max_length": self.max_length,
-                "initializer": keras.initializers.serialize(self.initializer)}
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")

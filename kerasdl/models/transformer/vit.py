@@ -26,7 +26,8 @@ from kerasdl.errors import KerasdlError, check_positive_int
 from kerasdl.heads import check_classifier_args, classifier
 from kerasdl.layers.preprocessing import apply_input_scaling
 from kerasdl.models.transformer import blocks
-from kerasdl.models.transformer.layers import ClassToken, FirstToken, PositionEmbedding
+from kerasdl.layers.positions import LearnedPositionEmbedding
+from kerasdl.models.transformer.layers import ClassToken, FirstToken
 from kerasdl.registry import Variant, register_family
 from kerasdl.train.recipes import Recipe, paper_recipe
 
@@ -81,9 +82,9 @@ def build_vit(config=ViTConfig(), *, input_shape=(224, 224, 3), num_classes=1000
                             name="patch_embedding")(x)
     x = keras.layers.Reshape((patches, d), name="patch_sequence")(x)
     x = ClassToken(name="class_token")(x)
-    x = PositionEmbedding(patches + 1,
-                          initializer=keras.initializers.RandomNormal(stddev=0.02),
-                          name="position_embeddings")(x)
+    x = LearnedPositionEmbedding(
+        patches + 1, embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
+        name="position_embeddings")(x)
     x = keras.layers.Dropout(dropout, name="embeddings_dropout")(x)
     attention = blocks.multi_head_attention(config.heads, d // config.heads)
     ffn = blocks.feed_forward(config.mlp_dim, "gelu", inner_dropout=dropout)
