@@ -46,4 +46,17 @@ want gpt && train saved_models/gpt_char_small_tiny_shakespeare gpt_char_small ti
 want transformer && train saved_models/transformer_small_multi30k transformer_small multi30k
 # Issue 17: SimpleRNN against LSTM and GRU on the adding problem.
 want adding && $PY benchmarks/adding_problem.py
+# Issue 18, notebook 20: BERT-Mini on SST-2 from scratch, and after masked-LM pretraining
+# on SST-2's training sentences (the classifier's split plan: no validation sentence seen).
+want bert && {
+  train saved_models/ch20_sst2/bert_mini_scratch bert_mini glue/sst2
+  train saved_models/ch20_sst2/bert_mini_mlm bert_mini_mlm glue/sst2
+  run=saved_models/ch20_sst2/bert_mini_pretrained
+  if [ -f saved_models/ch20_sst2/bert_mini_mlm/model.keras ] && [ ! -f $run/model.keras ]; then
+    mkdir -p $run; echo "[$(date -u +%H:%M)] fine-tuning bert_mini from the MLM run -> $run"
+    "$KERASDL" train bert_mini --dataset glue/sst2 --output $run \
+      --from saved_models/ch20_sst2/bert_mini_mlm >> $run/train.log 2>&1
+    echo "[$(date -u +%H:%M)] $run exit $?"
+  fi
+}
 echo "[$(date -u +%H:%M)] queue done"
