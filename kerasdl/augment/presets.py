@@ -8,7 +8,8 @@ import keras
 
 from kerasdl.errors import KerasdlError
 
-PRESETS = ("none", "shift", "affine", "cifar", "light", "strong", "digits", "elastic")
+PRESETS = ("none", "shift", "affine", "cifar", "light", "strong", "digits", "elastic",
+           "binarize")
 
 PRESET_DESCRIPTIONS = {
     "none": "no augmentation",
@@ -23,6 +24,9 @@ PRESET_DESCRIPTIONS = {
               "(1998) affine maps: rotation 8 degrees, scale 8% per axis, shear 0.15, "
               "shift 2 px",
     "elastic": "Simard et al. (2003) elastic field only (alpha 34, sigma 4 px)",
+    "binarize": "stochastic binarisation: each pixel 255 with probability intensity / 255, "
+                "else 0, redrawn every epoch (Salakhutdinov & Murray 2008; for Bernoulli "
+                "likelihoods)",
 }
 
 
@@ -86,9 +90,22 @@ def make_augmentation(preset, image_shape, fill_value=0.0, seed=0):
     from kerasdl.augment.distortions import DIGIT_DISTORTION, SIMARD_ELASTIC, distort
     from kerasdl.augment.seeding import InGraphAugmentation
 
+    if preset == "binarize":
+        return InGraphAugmentation(binarize, seed=seed, name=preset)
+
     params = DIGIT_DISTORTION if preset == "digits" else SIMARD_ELASTIC
     fn = functools.partial(distort, **params, fill_value=float(fill_value))
     return InGraphAugmentation(fn, seed=seed, name=preset)
+
+
+def binarize(images, seed):
+    """Raw pixels [0, 255] -> 0 or 255, each pixel on with probability intensity / 255,
+    drawn from the stateless ``seed`` (two int64)."""
+    import tensorflow as tf
+
+    draw = tf.random.stateless_uniform(tf.shape(images), seed=seed, dtype=images.dtype)
+    return tf.where(draw < images / 255.0, tf.constant(255.0, images.dtype),
+                    tf.constant(0.0, images.dtype))
 
 
 def _layer_hook(pipeline):

@@ -1,0 +1,1 @@
+"""Generative models: autoencoders and VAEs (issue 19); GANs and diffusion follow."""
