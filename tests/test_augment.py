@@ -30,7 +30,7 @@ def test_presets_are_all_accepted_by_recipes_and_bad_names_are_errors():
     from kerasdl.train import Recipe
 
     assert set(aug.PRESETS) == {"none", "shift", "affine", "cifar", "light", "strong",
-                                "digits", "elastic"}
+                                "digits", "elastic", "binarize"}
     assert set(aug.PRESET_DESCRIPTIONS) == set(aug.PRESETS)
     for preset in aug.PRESETS:
         assert Recipe(augmentation=preset).augmentation == preset

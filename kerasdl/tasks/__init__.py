@@ -20,6 +20,8 @@ class Task:
     """The interface every task adapter implements. ``name`` is a registry task name."""
 
     name = ""
+    # Whether evaluating a saved run needs its recipe to load the data the same way.
+    evaluation_uses_recipe = False
 
     def load_data(self, dataset, *, input_shape, batch_size, validation_fraction=0.1,
                   augment=None, data_dir=None, max_examples=None, seed=0,
@@ -30,6 +32,12 @@ class Task:
         The data may carry an ``epoch`` variable counting the passes over its training
         pipeline, from which that pipeline draws its shuffle and augmentation."""
         raise NotImplementedError
+
+    def input_shape_of(self, model):
+        """The input shape (without batch) a trained ``model`` wants its data fitted to,
+        or None (a text model, or several inputs)."""
+        shape = model.input_shape
+        return None if isinstance(shape, list) else shape[1:]
 
     def make_augment(self, preset, input_shape, seed=0):
         """The recipe's augmentation preset as a ``(x, y) -> (x, y)`` hook, or None."""
@@ -48,6 +56,10 @@ class Task:
         """``(train, validation, test)`` pipelines whose targets match ``model``'s
         outputs (validation None when the run holds none out)."""
         return data.train, data.validation, data.test
+
+    def callbacks(self, model, data, run_dir):
+        """Extra Keras callbacks of a training run (e.g. sample grids into ``run_dir``)."""
+        return []
 
     def inference_model(self, model):
         """The model a run saves, evaluates and exports, from its training form."""
@@ -100,6 +112,7 @@ def register_task(task: Task) -> Task:
 
 def get_task(name: str) -> Task:
     """The adapter of the registry task ``name``."""
+    import kerasdl.tasks.generation  # noqa: F401
     import kerasdl.tasks.image_classification  # noqa: F401  (registers itself)
     import kerasdl.tasks.text  # noqa: F401
 

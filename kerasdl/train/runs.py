@@ -265,6 +265,7 @@ def train(
         keras.callbacks.BackupAndRestore(backup_dir),
         *([keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"))]
           if tensorboard else []),
+        *task.callbacks(model, data, run_dir),
         *callbacks,
     ]
     start = time.perf_counter()
@@ -549,9 +550,15 @@ def load_run_data(model, record, dataset=None, *, data_dir=None, max_examples=No
         from kerasdl.data.text import load_codecs
 
         codecs = load_codecs(run_dir)
-    input_shape = model.input_shape[1:] if not isinstance(model.input_shape, list) else None
-    data = task.load_data(dataset, input_shape=input_shape, batch_size=batch_size,
-                          data_dir=data_dir, max_examples=max_examples, codecs=codecs)
+    recipe = None
+    if task.evaluation_uses_recipe and record.get("recipe"):
+        from kerasdl.train.recipes import Recipe
+
+        recipe = Recipe(**{k: v for k, v in record["recipe"].items()
+                           if k in {f.name for f in dataclasses.fields(Recipe)}})
+    data = task.load_data(dataset, input_shape=task.input_shape_of(model),
+                          batch_size=batch_size, data_dir=data_dir,
+                          max_examples=max_examples, codecs=codecs, recipe=recipe)
     task.check_compatible(record, data)
     return task, data
 
