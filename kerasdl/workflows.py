@@ -190,6 +190,12 @@ def notebook_settings(start=None):
     """
     import tempfile
 
+    import logging
+
+    # TensorFlow resets its logger to INFO when it is first imported inside a Jupyter
+    # kernel, so "Assets written to ..." lines would land in the outputs; notebooks call
+    # this after their imports.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     smoke = os.environ.get("KERASDL_SMOKE", "").strip().lower() in ("1", "true", "yes")
     if os.environ.get("KERASDL_OUTPUT"):
         return smoke, os.environ["KERASDL_OUTPUT"]
