@@ -59,4 +59,7 @@ want bert && {
     echo "[$(date -u +%H:%M)] $run exit $?"
   fi
 }
+# Issue 19: the convolutional VAE on stochastically binarised MNIST, test negative ELBO
+# <= 100 nats per image.
+want vae && train saved_models/vae_conv_mnist vae_conv mnist
 echo "[$(date -u +%H:%M)] queue done"
