@@ -488,3 +488,17 @@ def test_confusion_matrix_writer_binary_and_in_fit(tmp_path):
     with pytest.raises(KerasdlError) as error:
         ConfusionMatrixWriter((x, y), tmp_path, class_names=["only"])
     assert error.value.argument == "class_names"
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    ({"peak": "a", "total_steps": 10}, "peak"),
+    ({"peak": 0.1, "total_steps": 10.5}, "total_steps"),
+    ({"peak": 0.1, "total_steps": 10, "warmup_steps": 10}, "warmup_steps"),
+    ({"peak": 0.1, "total_steps": 10, "warmup_steps": 2.5}, "warmup_steps"),
+])
+def test_warmup_cosine_rejects_bad_arguments_by_name(kwargs, argument):
+    from kerasdl.callbacks import WarmupCosine
+
+    with pytest.raises(KerasdlError) as error:
+        WarmupCosine(**kwargs)
+    assert error.value.argument == argument

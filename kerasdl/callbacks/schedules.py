@@ -24,9 +24,12 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
     Smith's one-cycle policy and of Loshchilov & Hutter's SGDR without restarts)."""
 
     def __init__(self, peak, total_steps, warmup_steps=0, initial_scale=0.1, final_scale=0.0):
-        if peak <= 0:
-            raise KerasdlError(f"peak must be positive, got {peak!r}", argument="peak")
-        if total_steps < 1 or not 0 <= warmup_steps < total_steps:
+        if isinstance(peak, bool) or not isinstance(peak, (int, float)) or peak <= 0:
+            raise KerasdlError(f"peak must be a positive number, got {peak!r}",
+                               argument="peak")
+        check_positive_int(total_steps, "total_steps")
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) \
+                or not 0 <= warmup_steps < total_steps:
             raise KerasdlError(
                 f"need total_steps >= 1 and 0 <= warmup_steps < total_steps, got "
                 f"total_steps={total_steps!r}, warmup_steps={warmup_steps!r}",
