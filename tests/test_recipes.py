@@ -193,3 +193,14 @@ def test_plot_curves_draws_a_png_or_nothing_without_matplotlib(tmp_path, monkeyp
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     assert plot_curves(history, str(tmp_path / "other.png")) is False
     assert not (tmp_path / "other.png").exists()
+
+
+def test_adam_betas_come_from_the_recipe():
+    from kerasdl.train import Recipe
+
+    adam = Recipe(optimizer="adam", beta_1=0.5, beta_2=0.99).make_optimizer(10)
+    assert (adam.beta_1, adam.beta_2) == (0.5, 0.99)
+    adamw = Recipe(optimizer="adamw", weight_decay=0.1, beta_1=0.8).make_optimizer(10)
+    assert (adamw.beta_1, adamw.beta_2) == (0.8, 0.999)
+    with pytest.raises(KerasdlError, match="beta_2"):
+        Recipe(beta_2=1.0)

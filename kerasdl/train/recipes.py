@@ -29,7 +29,8 @@ class Recipe:
     ``w -= lr * weight_decay * w`` each step, outside the momentum, so a paper's L2
     coefficient trained with momentum 0.9 corresponds to 10 times it here. ``momentum``
     and ``nesterov`` apply to SGD (``momentum`` also to RMSprop, which uses the Inception
-    papers' decay 0.9 and epsilon 1.0). ``ema_momentum`` > 0 keeps an exponential moving average of
+    papers' decay 0.9 and epsilon 1.0); ``beta_1`` and ``beta_2`` to Adam and AdamW (Keras'
+    defaults; DCGAN trains with beta_1 0.5). ``ema_momentum`` > 0 keeps an exponential moving average of
     the weights (Polyak averaging) and ends training with the averaged weights.
     ``aux_loss_weight`` > 0 trains the model's auxiliary classifiers (a builder with an
     ``aux_classifiers`` argument, such as GoogLeNet's) with their losses weighted so; the
@@ -58,6 +59,8 @@ class Recipe:
     weight_decay: float = 0.0
     momentum: float = 0.9
     nesterov: bool = True
+    beta_1: float = 0.9
+    beta_2: float = 0.999
     ema_momentum: float = 0.0
     aux_loss_weight: float = 0.0
     gradient_clipping: str = "none"
@@ -79,6 +82,8 @@ class Recipe:
         check_positive_int(self.batch_size, "batch_size")
         check_fraction(self.ema_momentum, "ema_momentum")
         check_fraction(self.momentum, "momentum")
+        check_fraction(self.beta_1, "beta_1")
+        check_fraction(self.beta_2, "beta_2")
         check_fraction(self.validation_fraction, "validation_fraction")
         check_fraction(self.label_smoothing, "label_smoothing")
         if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
@@ -137,9 +142,11 @@ class Recipe:
             extra.update(gradient_clipping(self.gradient_clipping, self.clip_threshold))
         decay = {"weight_decay": self.weight_decay} if self.weight_decay else {}
         if self.optimizer == "adam":
-            optimizer = keras.optimizers.Adam(lr, **extra)
+            optimizer = keras.optimizers.Adam(lr, beta_1=self.beta_1, beta_2=self.beta_2,
+                                              **extra)
         elif self.optimizer == "adamw":
-            optimizer = keras.optimizers.AdamW(lr, weight_decay=self.weight_decay, **extra)
+            optimizer = keras.optimizers.AdamW(lr, weight_decay=self.weight_decay,
+                                               beta_1=self.beta_1, beta_2=self.beta_2, **extra)
         elif self.optimizer == "rmsprop":
             optimizer = keras.optimizers.RMSprop(lr, rho=0.9, epsilon=1.0,
                                                  momentum=self.momentum, **decay, **extra)
