@@ -91,6 +91,9 @@ def test_conditional_vae_generates_from_labels():
     assert not np.allclose(a, b)
     with pytest.raises(KerasdlError, match="labels"):
         cvae.generate(2)
+    pixels = np.random.default_rng(2).integers(0, 2, (5, 8, 8, 1)).astype("float32") * 255
+    terms = negative_elbo(cvae, pixels, np.array([0, 1, 2, 1, 0]))
+    assert terms["negative_elbo"] > 0 and np.isfinite(terms["negative_elbo"])
 
 
 def test_kerasdl_train_vae_on_mnist_writes_samples_and_reloads(tmp_path):

@@ -87,6 +87,13 @@ class VAE(keras.Model):
         mean, log_var = self.encoder(x, training=training)
         return mean, log_var
 
+    def decode(self, codes, labels=None):
+        """Pixel probabilities of ``codes`` (and ``labels`` for a conditional VAE)."""
+        if self.conditional and labels is None:
+            raise KerasdlError("a conditional VAE needs labels to decode", argument="labels")
+        labels = None if labels is None else ops.convert_to_tensor(labels, "int32")
+        return self._decode(ops.convert_to_tensor(codes, "float32"), labels)
+
     def sample_codes(self, mean, log_var):
         eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
         return mean + ops.exp(0.5 * log_var) * eps
@@ -157,14 +164,14 @@ def negative_elbo(vae, images, labels=None, samples=1, batch_size=500, seed=0):
     reconstruction, kl = [], []
     for start in range(0, len(images), batch_size):
         x = images[start:start + batch_size]
-        inputs = [x, labels[start:start + batch_size]] if vae.conditional else x
-        mean, log_var = vae.encode(inputs)
+        y = ops.convert_to_tensor(labels[start:start + batch_size], "int32") \
+            if vae.conditional else None
+        mean, log_var = vae.encode([ops.convert_to_tensor(x), y] if vae.conditional else x)
         target = ops.cast(ops.convert_to_tensor(x), "float32") / 255.0
         terms = []
         for _ in range(samples):
             eps = keras.random.normal(ops.shape(mean), seed=generator)
             z = mean + ops.exp(0.5 * log_var) * eps
-            y = labels[start:start + batch_size] if vae.conditional else None
             terms.append(reconstruction_error(target, vae._decode(z, y), "bce"))
         reconstruction.append(ops.convert_to_numpy(ops.mean(ops.stack(terms), axis=0)))
         kl.append(ops.convert_to_numpy(kl_divergence(mean, log_var)))
