@@ -29,6 +29,17 @@ sys.path.insert(0, os.path.dirname(HERE))
 EPOCH_LINE = re.compile(r"^\s*(\d+)/(\d+) - (\d+)s - ")
 
 
+def _momentum(recipe):
+    """The recipe's momentum words, only for the optimizers that use them."""
+    if recipe["optimizer"] in ("sgd", "rmsprop"):
+        nesterov = " (Nesterov)" if recipe["optimizer"] == "sgd" and recipe.get("nesterov") \
+            else ""
+        return f"momentum {recipe['momentum']}{nesterov}, "
+    if recipe["optimizer"] in ("adam", "adamw"):
+        return f"betas {recipe.get('beta_1', 0.9)}, {recipe.get('beta_2', 0.999)}, "
+    return ""
+
+
 def console_epochs(log_path):
     """``(seconds of every finished epoch, number of sessions)`` from a console log."""
     seconds, sessions = [], 0
@@ -85,9 +96,8 @@ def main():
         "schedule": (f"{recipe['optimizer']} peak lr {recipe['learning_rate']}, "
                      f"{recipe['warmup_epochs']:g} warm-up epoch(s) then {recipe['schedule']}"
                      f" over {recipe['epochs']} epochs, batch {recipe['batch_size']}, "
-                     f"weight decay {recipe['weight_decay']}, momentum {recipe['momentum']}"
-                     f"{' (Nesterov)' if recipe.get('nesterov') else ''}, augmentation "
-                     f"{recipe['augmentation']!r}"),
+                     f"weight decay {recipe['weight_decay']}, {_momentum(recipe)}"
+                     f"augmentation {recipe['augmentation']!r}"),
         "recipe": recipe,
         "metrics": {k: v for k, v in record.items()
                     if k.startswith(("test_", "validation_")) and not isinstance(v, bool)

@@ -409,7 +409,7 @@ def counting_model(info):
             DEFAULTS.get(info.task, (None, None, 64))[2]
         return info.build(sequence_length=length), f"per example of {length} tokens"
     model = info.build()
-    if None in tuple(model.input_shape[1:2]):
+    if None in tuple(model.inputs[0].shape[1:2]):
         return model, "per time step"
     return model, f"per image at {info.default_input_shape}"
 
