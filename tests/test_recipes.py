@@ -204,3 +204,28 @@ def test_adam_betas_come_from_the_recipe():
     assert (adamw.beta_1, adamw.beta_2) == (0.8, 0.999)
     with pytest.raises(KerasdlError, match="beta_2"):
         Recipe(beta_2=1.0)
+
+
+def test_decay_matrices_only_spares_biases_and_norm_scales():
+    import keras
+
+    from kerasdl.train import Recipe
+
+    x = keras.Input((3,))
+    y = keras.layers.LayerNormalization()(keras.layers.Dense(4)(x))
+    model = keras.Model(x, y)
+    recipe = Recipe(optimizer="adamw", weight_decay=0.1, learning_rate=0.5,
+                    decay_matrices_only=True)
+    optimizer = recipe.make_optimizer(10, model=model)
+    optimizer.build(model.trainable_variables)
+    before = [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables]
+    zeros = [keras.ops.zeros_like(v) for v in model.trainable_variables]
+    optimizer.apply(zeros, model.trainable_variables)  # a step moved by the decay alone
+    moved = {v.path: not np.allclose(keras.ops.convert_to_numpy(v), b)
+             for v, b in zip(model.trainable_variables, before)}
+    kernel = [p for p in moved if p.endswith("kernel")]
+    assert kernel and all(moved[p] for p in kernel)
+    assert not any(moved[p] for p in moved if p not in kernel)  # bias, gamma, beta
+    from kerasdl.registry import model_info
+
+    assert model_info("bert_mini").recipe.decay_matrices_only

@@ -27,7 +27,9 @@ class Recipe:
     ``warmup_epochs`` and then decays it to zero along a half cosine by the last step.
     ``weight_decay`` is AdamW's (or SGD's, RMSprop's) decoupled decay (0.0 means none):
     ``w -= lr * weight_decay * w`` each step, outside the momentum, so a paper's L2
-    coefficient trained with momentum 0.9 corresponds to 10 times it here. ``momentum``
+    coefficient trained with momentum 0.9 corresponds to 10 times it here;
+    ``decay_matrices_only`` spares biases and normalisation scales (every weight of
+    fewer than two dimensions), as BERT and GPT-2's training code do. ``momentum``
     and ``nesterov`` apply to SGD (``momentum`` also to RMSprop, which uses the Inception
     papers' decay 0.9 and epsilon 1.0); ``beta_1`` and ``beta_2`` to Adam and AdamW (Keras'
     defaults; DCGAN trains with beta_1 0.5). ``ema_momentum`` > 0 keeps an exponential moving average of
@@ -57,6 +59,7 @@ class Recipe:
     epochs: int = 10
     batch_size: int = 128
     weight_decay: float = 0.0
+    decay_matrices_only: bool = False
     momentum: float = 0.9
     nesterov: bool = True
     beta_1: float = 0.9
@@ -120,8 +123,9 @@ class Recipe:
     def to_dict(self):
         return dataclasses.asdict(self)
 
-    def make_optimizer(self, steps_per_epoch):
-        """The Keras optimizer this recipe describes, for ``steps_per_epoch`` steps."""
+    def make_optimizer(self, steps_per_epoch, model=None):
+        """The Keras optimizer this recipe describes, for ``steps_per_epoch`` steps (and,
+        with ``decay_matrices_only``, for ``model``'s variables)."""
         import keras
 
         from kerasdl.callbacks import (OneCycle, StepDecay, WarmupCosine, gradient_clipping,
@@ -153,6 +157,9 @@ class Recipe:
         else:
             optimizer = keras.optimizers.SGD(lr, momentum=self.momentum,
                                              nesterov=self.nesterov, **decay, **extra)
+        if self.decay_matrices_only and self.weight_decay and model is not None:
+            optimizer.exclude_from_weight_decay(
+                var_list=[v for v in model.trainable_variables if len(v.shape) < 2])
         if self.gradient_clipping == "adaptive":
             optimizer = with_adaptive_gradient_clipping(optimizer, self.clip_threshold)
         return optimizer

@@ -224,7 +224,7 @@ def train(
             if freeze:
                 freeze_up_to(model, freeze)
         model.compile(
-            optimizer=recipe.make_optimizer(steps),
+            optimizer=recipe.make_optimizer(steps, model=model),
             jit_compile=default_jit_compile() if jit_compile is None else jit_compile,
             **task.compile_kwargs(model, recipe),
         )

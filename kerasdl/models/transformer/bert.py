@@ -173,7 +173,8 @@ def bert_count(config, vocabulary_size, head="none", num_classes=2):
 # and its tokens are words, not WordPiece), so this recipe is the paper's setting, not a
 # way to reproduce its SST-2 accuracy.
 _BASE_RECIPE = Recipe(
-    optimizer="adamw", learning_rate=2e-5, weight_decay=0.01, schedule="cosine",
+    optimizer="adamw", learning_rate=2e-5, weight_decay=0.01, decay_matrices_only=True,
+    schedule="cosine",
     warmup_epochs=0.3, epochs=3, batch_size=32, validation_fraction=0.05,
     tokenization="word", vocabulary_size=30_522, sequence_length=128,
     gradient_clipping="global_norm", clip_threshold=1.0,
@@ -183,7 +184,8 @@ _BASE_RECIPE = Recipe(
 # A small BERT trained from scratch on SST-2: from-scratch Transformers want a larger
 # rate than fine-tuning's and a warm-up; a few epochs before 67k sentences overfit.
 _MINI_RECIPE = Recipe(
-    optimizer="adamw", learning_rate=3e-4, weight_decay=0.01, schedule="cosine",
+    optimizer="adamw", learning_rate=3e-4, weight_decay=0.01, decay_matrices_only=True,
+    schedule="cosine",
     warmup_epochs=0.5, epochs=5, batch_size=64, validation_fraction=0.05,
     tokenization="word", vocabulary_size=20_000, sequence_length=64,
     gradient_clipping="global_norm", clip_threshold=1.0,
@@ -197,7 +199,8 @@ _MINI_RECIPE = Recipe(
 # (SST-2's training sentences hold about 0.68 million words, so about 0.1 million
 # masked tokens per epoch). Not tuned.
 _MLM_RECIPE = Recipe(
-    optimizer="adamw", learning_rate=3e-4, weight_decay=0.01, schedule="cosine",
+    optimizer="adamw", learning_rate=3e-4, weight_decay=0.01, decay_matrices_only=True,
+    schedule="cosine",
     warmup_epochs=1.0, epochs=20, batch_size=64, validation_fraction=0.05,
     tokenization="word", vocabulary_size=20_000, sequence_length=64,
     gradient_clipping="global_norm", clip_threshold=1.0,
