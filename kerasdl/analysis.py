@@ -29,6 +29,11 @@ def layer_macs(layer):
     """Multiply-accumulates of one call of ``layer`` on its built input, or 0."""
     from kerasdl.layers import ConnectionTableConv2D, TrainableSubsampling
 
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        # Every input position scatters its channels through the whole kernel.
+        kh, kw = layer.kernel_size
+        cin = int(layer.input.shape[-1])
+        return _spatial(layer.input.shape) * kh * kw * cin * layer.filters
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         kh, kw = layer.kernel_size
         out = layer.output.shape
@@ -424,10 +429,17 @@ def summarize(model):
         field = receptive_field(model)
     except KerasdlError:
         field = None
+    try:
+        depth = weighted_depth(model)
+    except KerasdlError:
+        # A subclassed wrapper (autoencoder, VAE, GAN): its functional sub-networks in the
+        # order it runs them (encoder then decoder; generator then discriminator).
+        depth = sum(weighted_depth(layer) for layer in model.layers
+                    if isinstance(layer, keras.Model))
     return {
         "parameters": model.count_params(),
         "macs": sum(r[2] for r in rows),
-        "depth": weighted_depth(model),
+        "depth": depth,
         "receptive_field": field,
         "layers": rows,
     }

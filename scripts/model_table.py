@@ -26,8 +26,8 @@ def main():
         ) or "-"
         s = summarize(model)
         field = s["receptive_field"]
-        shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
-        size = " + ".join("x".join(str(d) for d in shape[1:]) for shape in shapes)
+        shapes = [tuple(t.shape) for t in model.inputs]
+        size = " + ".join("x".join(str(d) for d in shape[1:]) or "scalar" for shape in shapes)
         print(f"| `{name}` | {size} | {s['parameters']:,} | {s['macs'] / 1e9:.3g} | "
               f"{s['depth']} | {field.size[0] if field else '-'} | {info.description} | {refs} |")
         del model

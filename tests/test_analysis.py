@@ -217,3 +217,16 @@ def test_attention_and_tied_output_macs_by_hand():
                                  ff_dim=32, sequence_length=6)
     assert layer_macs(cross.get_layer("decoder1_cross_attention")) == \
         4 * 6 * 16 * 16 + 2 * 6 * 6 * (8 + 8)
+
+
+def test_transposed_convolution_macs_and_subclassed_summary():
+    from kerasdl.analysis import layer_macs
+
+    x = keras.Input((5, 6, 3))
+    layer = keras.layers.Conv2DTranspose(4, (3, 2), strides=2, padding="same")
+    keras.Model(x, layer(x))
+    # each of the 5 x 6 input positions scatters 3 channels through 3 x 2 x 4 weights
+    assert layer_macs(layer) == 5 * 6 * 3 * 2 * 3 * 4
+    summary = summarize(kerasdl.create_model("conv_autoencoder"))
+    # encoder: two convolutions and the code; decoder: dense, two transposed, one conv
+    assert summary["depth"] == 7 and summary["receptive_field"] is None
