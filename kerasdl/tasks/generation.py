@@ -121,9 +121,18 @@ class Generation(ImageClassification):
     def evaluate(self, model, data, batch_size=256):
         from kerasdl.models.generative.autoencoder import reconstruction_error
 
+        from kerasdl.models.generative.autoencoder import Autoencoder
+        from kerasdl.models.generative.vae import VAE
+
+        if not isinstance(model, (Autoencoder, VAE)):
+            # GANs, diffusion: their own test losses on the test split.
+            test = self.fit_data(model, data)[2]
+            losses = model.evaluate(test, verbose=0, return_dict=True)
+            return {"test_examples": int(data.num_examples["test"]),
+                    **{f"test_{k}": float(v) for k, v in losses.items()}}
         images, labels = data.arrays("test")
         result = {"test_examples": int(len(images))}
-        if hasattr(model, "generate"):  # a VAE
+        if isinstance(model, VAE):
             from kerasdl.models.generative.vae import negative_elbo
 
             terms = negative_elbo(model, images, labels if model.conditional else None,
@@ -148,8 +157,13 @@ class Generation(ImageClassification):
                     f"{result['test_negative_elbo']:.2f} nats per image (reconstruction "
                     f"{result['test_reconstruction']:.2f} + KL {result['test_kl']:.2f}; "
                     f"{result['test_bits_per_dim']:.4f} bits per dimension)")
-        return (f"{result['dataset']}: test reconstruction {result['test_reconstruction']:.3f}"
-                f" ({result['reconstruction_loss']} per image)")
+        if "test_reconstruction" in result:
+            return (f"{result['dataset']}: test reconstruction "
+                    f"{result['test_reconstruction']:.3f} ({result['reconstruction_loss']} "
+                    "per image)")
+        losses = ", ".join(f"{k[5:]} {v:.4g}" for k, v in result.items()
+                           if k.startswith("test_") and k != "test_examples")
+        return f"{result['dataset']}: test {losses}"
 
     def record(self, data):
         return {**super().record(data), "binarized": data.binarized}
