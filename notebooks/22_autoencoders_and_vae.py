@@ -14,8 +14,6 @@
 # %% [markdown]
 # # Chapter 22 — Autoencoders and variational autoencoders
 #
-# DRAFT (issue 19): not yet executed on its real runs; it moves to `notebooks/` when it is.
-#
 # An autoencoder learns to copy its input through a narrow code, so the code has to
 # capture what the images have in common. A variational autoencoder (VAE) turns that code
 # into a probability distribution, which gives two things a plain autoencoder lacks: a
@@ -81,10 +79,13 @@ def show(images, title, columns=10, scale=1.0):
     plt.show()
 
 
+# The test images as the VAE runs see them: binarised by the recipe's one fixed draw
+# (the autoencoders below read them too).
 data = get_task("generation").load_data(
-    "mnist", input_shape=(28, 28, 1), batch_size=256, max_examples=512 if SMOKE else None)
+    "mnist", input_shape=(28, 28, 1), batch_size=256, max_examples=512 if SMOKE else None,
+    recipe=get_recipe("vae_conv"))
 test_images, test_labels = data.arrays("test")
-print(f"MNIST test images: {test_images.shape}, pixels {test_images.min():.0f}..{test_images.max():.0f}")
+print(f"MNIST test images: {test_images.shape}, pixel values {sorted(set(np.unique(test_images)))}")
 
 # %% [markdown]
 # ## 1. Autoencoders
@@ -97,10 +98,10 @@ print(f"MNIST test images: {test_images.shape}, pixels {test_images.min():.0f}..
 # digit a digit.
 
 # %%
-ae, ae_record = run("conv_autoencoder", "conv_autoencoder", 10)
+ae, ae_record = run("conv_autoencoder", "conv_autoencoder", 5)
 # (Smoke mode reuses the first network wherever a second would run the same code.)
 ae_denoise, denoise_record = (ae, ae_record) if SMOKE else run(
-    "conv_autoencoder", "denoising_autoencoder", 10, noise_stddev=0.5)
+    "conv_autoencoder", "denoising_autoencoder", 5, noise_stddev=0.5)
 shown = test_images[:10]
 show(np.concatenate([shown / 255.0, ae.predict(shown, verbose=0)]),
      "test digits (top) and their reconstructions through a 32-number code (bottom)")
@@ -139,7 +140,7 @@ display(Markdown("\n".join([
 # most units are near zero for any one digit.
 
 # %%
-sparse, sparse_record = run("dense_autoencoder", "sparse_autoencoder", 10, code_dim=64,
+sparse, sparse_record = run("dense_autoencoder", "sparse_autoencoder", 5, code_dim=64,
                             sparsity="kl", rho=0.05, sparsity_weight=1.0)
 codes = keras.ops.convert_to_numpy(sparse.encode(test_images[:2000]))
 plt.figure(figsize=(7, 3))
@@ -239,7 +240,7 @@ show(np.concatenate([shown / 255.0, vae.predict(shown, verbose=0)]),
 # which the VAE never saw; next to it, the decoder's output over a grid of codes.
 
 # %%
-vae2, vae2_record = (vae, vae_record) if SMOKE else run("vae_conv_2d", "vae_conv_2d", 20)
+vae2, vae2_record = (vae, vae_record) if SMOKE else run("vae_conv_2d", "vae_conv_2d", 10)
 means, _ = vae2.encode(test_images)
 means = keras.ops.convert_to_numpy(means)[:, :2]
 fig, axes = plt.subplots(1, 2, figsize=(13, 6))
@@ -293,7 +294,7 @@ table = ["| beta | reconstruction, nats | KL, nats | −ELBO (beta = 1), nats |"
 beta_models = {}
 for beta in (0.5, 1.0, 4.0):
     model, record = (vae2, vae2_record) if beta == 1.0 or SMOKE else run(
-        "vae_conv_2d", f"vae_conv_2d_beta{beta:g}", 20, beta=beta)
+        "vae_conv_2d", f"vae_conv_2d_beta{beta:g}", 10, beta=beta)
     beta_models[beta] = model
     table.append(f"| {beta:g} | {record['test_reconstruction']:.1f} | {record['test_kl']:.2f} | "
                  f"{record['test_negative_elbo']:.1f} |")
@@ -311,7 +312,7 @@ show(np.concatenate([keras.ops.convert_to_numpy(beta_models[b].generate(10, seed
 # digit: each column below keeps one code and each row asks for one digit.
 
 # %%
-cvae, cvae_record = run("cvae_conv", "cvae_conv", 20)
+cvae, cvae_record = run("cvae_conv", "cvae_conv", 10)
 codes = keras.random.normal((8, cvae.latent_dim), seed=keras.random.SeedGenerator(4))
 codes = keras.ops.convert_to_numpy(codes)
 rows = [keras.ops.convert_to_numpy(cvae.decode(codes, np.full(8, digit)))
@@ -336,4 +337,31 @@ print(f"{os.path.basename(path)}: {size / 1e6:.2f} MB; largest pixel difference 
 # %% [markdown]
 # ## Conclusions
 #
-# (Written after the real runs.)
+# - **A 32-number code keeps the digit.** The convolutional autoencoder reconstructs the
+#   test set at 63.0 nats per image after 5 epochs. Trained on noisy input, the same
+#   network reconstructs noisy binarised test digits 2.6 times better (squared pixel
+#   error 0.033 against 0.086). It gives up a little on clean input (0.027 against
+#   0.022): it has learned to ignore specks.
+# - **The sparsity penalty works, but not to its target here.** With the KL penalty
+#   at weight 1 and rho = 0.05, the 64 code units fire at 0.167 on average after 5
+#   epochs, and 59.5% of the activations are below 0.1. A larger weight or longer
+#   training would be needed to reach the target rate; we did not tune it.
+# - **The VAE's bound.** `vae_conv` reaches a test negative ELBO of **94.03 nats per
+#   image** on binarised MNIST, meeting issue 19's target of at most 100. That is 64.15
+#   of reconstruction plus 29.88 of KL, or 0.173 bits per pixel. Drawing five codes per
+#   image instead of one moves the estimate on 2,000 test images only from 94.68 to
+#   94.46.
+# - **Two dimensions are too few to reconstruct well, enough to see the structure.**
+#   The 2-D VAE's bound is 157.4 nats per image (32-D: 94.0). Yet its code means
+#   separate the classes without labels: 1s lie in a band at the top, 0s on the right,
+#   7s and 9s on the left, while 3, 5 and 8 overlap in the middle. The decoded plane
+#   morphs continuously between them.
+# - **beta** (10 epochs, 2-D code): beta 4 pushes the KL from 5.35 to 3.56 nats and
+#   costs 5 nats of reconstruction, so its true bound is worse (160.8 against 157.4).
+#   beta 0.5 moves the other way and ends level (157.3). With two dimensions the
+#   trade-off is small. In the sample grid, beta 4's digits look a little blurrier.
+# - **The label frees the code for style.** The conditional VAE's bound is 93.13 nats
+#   after only 10 epochs, because the label carries what the code had to hold before. In
+#   its grid each column keeps its slant and thickness across all ten digits.
+# - **On a phone**, the decoder converts to a 0.64 MB TFLite file and matches Keras to
+#   6e-7 per pixel.
