@@ -124,8 +124,16 @@ class Generation(ImageClassification):
         from kerasdl.models.generative.autoencoder import Autoencoder
         from kerasdl.models.generative.vae import VAE
 
+        from kerasdl.models.generative.diffusion import DDPM, denoising_loss
+
+        if isinstance(model, DDPM):
+            # The simple loss at steps and noise drawn from a fixed seed: reproducible.
+            images, _ = data.arrays("test")
+            return {"test_examples": int(len(images)),
+                    "test_denoising_loss": float(denoising_loss(model, images,
+                                                                batch_size=batch_size))}
         if not isinstance(model, (Autoencoder, VAE)):
-            # GANs, diffusion: their own test losses on the test split.
+            # GANs: their own test losses on the test split.
             test = self.fit_data(model, data)[2]
             losses = model.evaluate(test, verbose=0, return_dict=True)
             return {"test_examples": int(data.num_examples["test"]),
