@@ -120,6 +120,10 @@ def test_the_batchnorm_parameters_left_out_are_redundant_in_training_mode():
     offset scaled together change nothing up to BatchNorm's epsilon, while its offsets
     alone do matter. So the default model drops those offsets and scales."""
     info = kerasdl.model_info("shufflenet_v2_x0_5")
+    # Seeded: the epsilon term depends on the batch variances, so an unlucky draw of
+    # weights (whatever earlier tests left in the global generator) could push the
+    # scale-and-offset check past its tolerance.
+    keras.utils.set_random_seed(0)
     model = kerasdl.create_model("shufflenet_v2_x0_5", **info.test_kwargs, full_batchnorm=True)
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (4, 32, 32, 3)).astype("float32")
