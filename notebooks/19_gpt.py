@@ -14,8 +14,6 @@
 # %% [markdown]
 # # Chapter 19 — GPT
 #
-# DRAFT (issue 18): not yet executed on its real runs; it moves to `notebooks/` when it is.
-#
 # GPT (Radford et al., 2018) keeps only the decoder of the Transformer (Vaswani et al.,
 # 2017): a stack of causal self-attention blocks trained to predict the next token, with
 # no encoder and no cross-attention. GPT-2 (Radford et al., 2019) moved the layer
@@ -614,13 +612,23 @@ print(gpt_codec.decode(on_device))
 # %% [markdown]
 # ## Conclusions
 #
-# (Written after the real run.)
-#
-# * The GPT against the LSTM at about the same size: validation and test nats per
-#   character, and which one meets issue 18's target of 1.6 — (written after the real run).
-# * Training time and throughput of the two, and what the curves against time say —
-#   (written after the real run).
-# * The samples: layout, spelling, loops, and what happens beyond the GPT's 128
-#   characters — (written after the real run).
-# * The key/value cache's speed-up on the trained model, and the attention heads of the
-#   last block — (written after the real run).
+# - **Both meet the target, and the LSTM is ahead.** The GPT has 818,304 parameters and
+#   ends at 1.508 nats per character on validation (test 1.614). The LSTM has 875,523
+#   and ends at 1.433 (test 1.581). Both are under issue 18's 1.6 after 30 epochs. At this
+#   size, with 7,781 training windows and an untuned nanoGPT-style recipe, attention
+#   brings no gain over the recurrent model. The GPT's curve was still falling at its
+#   last epoch; the LSTM's best epoch was 22.
+# - **Time is not a fair comparison here.** The GPT's training steps took 7,599 s and the
+#   LSTM's 2,738 s, but the GPT trained while the 2-core machine ran several other jobs
+#   (load averages of 10 and more), and the LSTM mostly did not.
+# - **The samples** are Shakespeare-shaped at τ = 0.8: speaker names, line breaks and
+#   mostly real words, with made-up ones in between. Greedy decoding falls into loops
+#   ("the state of the state").
+# - **The KV cache** gives the same tokens as re-running the window, both greedy and
+#   sampled (asserted), and is 1.88x faster for 122 new characters: 127 positions run
+#   through the blocks instead of 15,616.
+# - **Attention is causal**: the weights above the diagonal are exactly 0. Changing
+#   character 64 leaves the logits at positions 0–63 unchanged.
+# - **On a phone**, the single-step decoder is a 3.3 MB TFLite file with builtin ops. Its
+#   128 steps match Keras to 8.1e-6 in the logits, and it decodes the same 122 characters
+#   as Keras, at 1.29 ms per character.
