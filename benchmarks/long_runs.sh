@@ -62,4 +62,12 @@ want bert && {
 # Issue 19: the convolutional VAE on stochastically binarised MNIST, test negative ELBO
 # <= 100 nats per image.
 want vae && train saved_models/vae_conv_mnist vae_conv mnist
+# Issue 19: the GANs and DDPM on MNIST (Frechet distance in a LeNet-5's feature space at
+# least 5x below a random generator's, mean confidence >= 0.8), then notebook 23's GANs on
+# Fashion-MNIST.
+want gan && { train saved_models/dcgan_mnist dcgan mnist
+  train saved_models/wgan_gp_mnist wgan_gp mnist; }
+want ddpm && train saved_models/ddpm_unet_mnist ddpm_unet mnist
+want gan_fashion && for m in dcgan wgan_gp cgan; do
+  train saved_models/ch23_fashion_mnist/$m $m fashion_mnist; done
 echo "[$(date -u +%H:%M)] queue done"
