@@ -386,3 +386,44 @@ def test_jax_train_step_matches_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0 and "JAX-OK" in result.stdout, result.stderr[-3000:]
+
+
+# ------------------------------------------------------------- scoring during training
+
+
+def test_sample_score_logger_writes_each_epochs_scores_into_the_logs(tmp_path):
+    from kerasdl.callbacks import SampleScoreLogger
+    from kerasdl.generative_metrics import GenerativeScorer
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    hidden = keras.layers.Dense(5, activation="relu")(keras.layers.Flatten()(inputs))
+    classifier = keras.Model(inputs, keras.layers.Dense(3)(hidden))  # untrained is enough
+    scorer = GenerativeScorer(classifier, _images(40, seed=3))
+    model = _tiny("cgan", num_classes=3)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), run_eagerly=True)
+    logger = SampleScoreLogger(scorer, num_samples=12, seed=5)
+    log = tmp_path / "log.csv"
+    labels = np.array([0, 1, 2, 1], "int32")
+    model.fit([_images(4), labels], batch_size=2, epochs=2, verbose=0,
+              callbacks=[logger, keras.callbacks.CSVLogger(str(log))])
+    assert [s["epoch"] for s in logger.scores] == [0, 1]
+    # The last epoch's values are the score of the trained model's samples (the classes
+    # in turn, the same seed), and the CSV log placed after the logger has them.
+    expected = scorer.score(_numpy(model.generate(12, seed=5, labels=np.arange(12) % 3)))
+    assert logger.scores[-1]["sample_frechet_distance"] == pytest.approx(
+        expected["frechet_distance"], rel=1e-6)
+    assert logger.scores[-1]["sample_confidence"] == pytest.approx(expected["mean_confidence"])
+    assert logger.scores[0]["sample_frechet_distance"] != logger.scores[1]["sample_frechet_distance"]
+    rows = log.read_text().splitlines()
+    header = rows[0].split(",")
+    last = dict(zip(header, rows[-1].split(",")))
+    assert float(last["sample_class_entropy"]) == pytest.approx(
+        expected["class_histogram_entropy"], rel=1e-6)
+
+    with pytest.raises(KerasdlError, match="GenerativeScorer") as e:
+        SampleScoreLogger(classifier)
+    assert e.value.argument == "scorer"
+    with pytest.raises(KerasdlError, match="at least 2") as e:
+        SampleScoreLogger(scorer, num_samples=1)
+    assert e.value.argument == "num_samples"

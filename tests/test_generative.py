@@ -97,11 +97,18 @@ def test_conditional_vae_generates_from_labels():
 
 
 def test_kerasdl_train_vae_on_mnist_writes_samples_and_reloads(tmp_path):
+    from kerasdl.callbacks import SampleScoreLogger
+    from kerasdl.generative_metrics import GenerativeScorer
     from kerasdl.train import load_run, train
 
+    inputs = keras.Input((28, 28, 1))  # an untrained feature classifier is enough here
+    classifier = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+    reference = np.random.default_rng(0).uniform(0, 255, (50, 28, 28, 1))
+    logger = SampleScoreLogger(GenerativeScorer(classifier, reference), num_samples=16)
     record = train("vae_conv", "mnist", output_dir=tmp_path / "run", max_examples=256,
                    recipe=kerasdl.train.get_recipe("vae_conv").replace(epochs=2),
-                   model_kwargs={"filters": (4, 8), "latent_dim": 4}, verbose=0)
+                   model_kwargs={"filters": (4, 8), "latent_dim": 4}, verbose=0,
+                   epoch_metrics=[logger])
     assert record["binarized"] and record["test_negative_elbo"] > 0
     assert record["test_negative_elbo"] == pytest.approx(
         record["test_reconstruction"] + record["test_kl"])
@@ -121,7 +128,11 @@ def test_kerasdl_train_vae_on_mnist_writes_samples_and_reloads(tmp_path):
     assert evaluate(tmp_path / "run", max_examples=256)["test_negative_elbo"] == pytest.approx(
         saved["test_negative_elbo"], rel=1e-5)  # kerasdl evaluate binarises as training did
     with open(tmp_path / "run" / "history.json") as f:
-        assert len(json.load(f)["loss"]) == 2
+        history = json.load(f)
+    assert len(history["loss"]) == 2
+    # epoch_metrics' values reach the CSV log and history.json
+    assert history["sample_frechet_distance"] == pytest.approx(
+        [s["sample_frechet_distance"] for s in logger.scores])
 
 
 def test_decoders_export_to_tflite_and_agree(tmp_path):

@@ -5,7 +5,8 @@ Schedules (serializable, for ``keras.optimizers.*(learning_rate=...)``):
 Learning-rate callbacks: :class:`LearningRateLogger`, :class:`DivideOnPlateau`.
 Gradient clipping: :func:`gradient_clipping` (Keras' own), :class:`AdaptiveGradientClipping`
 and :func:`with_adaptive_gradient_clipping` (AGC, Brock et al. 2021).
-Monitors: :class:`Throughput`, :func:`early_stopping`, :class:`TestCurve`.
+Monitors: :class:`Throughput`, :func:`early_stopping`, :class:`TestCurve`,
+:class:`SampleScoreLogger` (Fréchet distance and confidence of generated samples).
 Writers: :class:`ImageSampleWriter`, :class:`ConfusionMatrixWriter`.
 """
 
@@ -22,7 +23,7 @@ from kerasdl.callbacks.learning_rate import (
     LearningRateLogger,
     current_learning_rate,
 )
-from kerasdl.callbacks.monitors import Throughput, early_stopping
+from kerasdl.callbacks.monitors import SampleScoreLogger, Throughput, early_stopping
 from kerasdl.callbacks.schedules import Noam, OneCycle, StepDecay, WarmupCosine
 from kerasdl.callbacks.writers import (
     ConfusionMatrixWriter,
@@ -39,6 +40,7 @@ __all__ = [
     "LearningRateLogger",
     "Noam",
     "OneCycle",
+    "SampleScoreLogger",
     "StepDecay",
     "TestCurve",
     "Throughput",

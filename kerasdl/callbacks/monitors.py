@@ -1,4 +1,5 @@
-"""Training monitors: throughput, and early stopping that keeps the best weights."""
+"""Training monitors: throughput, early stopping that keeps the best weights, and the
+scores of a generative model's samples."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import math
 import time
 
 import keras
+import numpy as np
 
 from kerasdl.callbacks._checks import check_non_negative
 from kerasdl.errors import KerasdlError, check_choice, check_positive_int
 
-__all__ = ["Throughput", "early_stopping"]
+__all__ = ["SampleScoreLogger", "Throughput", "early_stopping"]
 
 
 class Throughput(keras.callbacks.Callback):
@@ -109,3 +111,45 @@ def early_stopping(monitor="val_loss", patience=10, *, mode="auto", min_delta=0.
         monitor=monitor, patience=patience, mode=mode, min_delta=min_delta,
         start_from_epoch=start_from_epoch, baseline=baseline, verbose=verbose,
         restore_best_weights=True)
+
+
+class SampleScoreLogger(keras.callbacks.Callback):
+    """Scores a generative model's samples at the end of every epoch.
+
+    The model needs ``generate(n, seed=..., labels=...)`` (kerasdl's GANs, VAEs and
+    DDPM). ``num_samples`` images are drawn with the same ``seed`` every epoch (a
+    conditional model gets the classes in turn) and scored by ``scorer``, a
+    :class:`kerasdl.generative_metrics.GenerativeScorer`. The epoch's logs get
+    ``{prefix}frechet_distance``, ``{prefix}confidence`` and ``{prefix}class_entropy``:
+    pass the callback as ``kerasdl.train.train(epoch_metrics=[...])`` so that they reach
+    the run's CSV log and ``history.json``. ``scores`` keeps this session's values.
+    """
+
+    def __init__(self, scorer, num_samples=1000, seed=0, prefix="sample_"):
+        super().__init__()
+        if not (callable(getattr(scorer, "score", None)) and hasattr(scorer, "classifier")):
+            raise KerasdlError(f"scorer must be a kerasdl.generative_metrics.GenerativeScorer, "
+                               f"got {type(scorer).__name__}", argument="scorer")
+        if check_positive_int(num_samples, "num_samples") < 2:
+            raise KerasdlError("num_samples must be at least 2 to estimate a covariance",
+                               argument="num_samples")
+        self.scorer, self.num_samples, self.seed, self.prefix = scorer, num_samples, seed, prefix
+        self.num_classes = int(scorer.classifier.outputs[0].shape[-1])
+        self.scores = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not hasattr(self.model, "generate"):
+            raise KerasdlError(f"{type(self.model).__name__} has no generate(): "
+                               "SampleScoreLogger scores generative models", argument="model")
+        extra = {}
+        if getattr(self.model, "conditional", False):
+            extra["labels"] = np.arange(self.num_samples) % self.num_classes
+        images = keras.ops.convert_to_numpy(
+            self.model.generate(self.num_samples, seed=self.seed, **extra))
+        score = self.scorer.score(images)
+        values = {f"{self.prefix}frechet_distance": score["frechet_distance"],
+                  f"{self.prefix}confidence": score["mean_confidence"],
+                  f"{self.prefix}class_entropy": score["class_histogram_entropy"]}
+        self.scores.append({"epoch": epoch, **values})
+        if logs is not None:
+            logs.update(values)

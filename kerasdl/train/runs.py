@@ -78,6 +78,7 @@ def train(
     verbose=None,
     recipe=None,
     callbacks=(),
+    epoch_metrics=(),
     jit_compile=None,
     init_from=None,
     freeze=None,
@@ -93,7 +94,10 @@ def train(
     what the record keeps. The same call resumes an interrupted run
     (``keras.callbacks.BackupAndRestore`` in ``output_dir/backup``). A finished run is not
     retrained unless ``overwrite=True``. ``callbacks`` are added after kerasdl's own
-    (checkpointing and the CSV log).
+    (checkpointing and the CSV log); ``epoch_metrics`` are callbacks that add values to
+    the epoch's logs (e.g. :class:`kerasdl.generative_metrics.SampleScoreLogger`), placed
+    before the CSV log so that their columns reach ``training_log.csv`` and
+    ``history.json`` and survive a resumed run.
 
     Fine-tuning: ``init_from`` is a finished run folder whose trained model starts this
     run (its classifier is replaced when the classes differ); ``freeze`` names the stage
@@ -261,6 +265,7 @@ def train(
         EpochSeeds(seed),
         *monitors,
         *([kerasdl.callbacks.TestCurve(test_data)] if test_curve else []),
+        *epoch_metrics,
         keras.callbacks.CSVLogger(log_path, append=True),
         keras.callbacks.BackupAndRestore(backup_dir),
         *([keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"))]
