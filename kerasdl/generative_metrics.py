@@ -355,6 +355,12 @@ class GenerativeScorer:
                 "class_histogram_entropy": class_histogram_entropy(probabilities),
                 "num_samples": int(len(probabilities))}
 
+    def probabilities(self, samples01):
+        """The classifier's class probabilities ``[n, classes]`` for generated images
+        ``samples01`` in [0, 1] (fitted to its input as :meth:`score` does): e.g. to
+        check that a conditional model gives the classes it was asked for."""
+        return self._run(to_pixels(samples01), "samples01")[1]
+
     def score(self, samples01):
         """``{"frechet_distance", "mean_confidence", "class_histogram_entropy",
         "num_samples"}`` of generated images ``samples01`` in [0, 1] (at least 2):

@@ -415,6 +415,9 @@ def test_sample_score_logger_writes_each_epochs_scores_into_the_logs(tmp_path):
         expected["frechet_distance"], rel=1e-6)
     assert logger.scores[-1]["sample_confidence"] == pytest.approx(expected["mean_confidence"])
     assert logger.scores[0]["sample_frechet_distance"] != logger.scores[1]["sample_frechet_distance"]
+    probabilities = scorer.probabilities(_numpy(model.generate(12, seed=5, labels=np.arange(12) % 3)))
+    assert probabilities.shape == (12, 3)
+    assert probabilities.max(-1).mean() == pytest.approx(expected["mean_confidence"])
     rows = log.read_text().splitlines()
     header = rows[0].split(",")
     last = dict(zip(header, rows[-1].split(",")))
