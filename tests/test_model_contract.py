@@ -261,13 +261,7 @@ def _targets_and_losses(info, outputs, rng):
 def test_one_training_step_through_fit(name):
     """One ``fit()`` step, the way users train: the loss is finite and every trainable
     weight moves (Adam moves a weight only where its gradient is non-zero) and stays
-    finite.
-
-    On TensorFlow, models trained by Keras' own train step run it eagerly: tracing it
-    into a graph costs 5-15 s per large model on 2 cores (against 1-2 s eagerly), and
-    that the model traces is proven by the JAX run of this module, whose ``jax.jit`` is
-    the stricter tracer. Models with their own ``train_step`` (``target="self"``: the
-    GANs, VAEs, DDPM) keep the graph, since their TensorFlow path is their own code."""
+    finite."""
     skip_if_twin(name)
     info, kwargs, model = _setup(name)
     x = make_inputs(info, kwargs, model)
@@ -281,8 +275,7 @@ def test_one_training_step_through_fit(name):
     else:
         outputs = _as_numpy_list(model(x, training=False))
         y, loss = _targets_and_losses(info, outputs, np.random.default_rng(1))
-        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss,
-                      run_eagerly=ON_TENSORFLOW)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss)
         history = model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0)
 
     assert history.history.get("loss"), f"{name}: fit() reported no loss"
