@@ -46,13 +46,11 @@ def generate_in_chunks(generate, n, batch):
     """``generate(count, seed)`` called on chunks of ``batch`` images, seeds 0, 1, ...;
     the first chunk once more beforehand (untimed) so that tracing is not timed."""
     generate(min(batch, n), 10_000)
+
     def run():
-        chunks, seed = [], 0
-        while sum(len(c) for c in chunks) < n:
-            chunks.append(np.asarray(generate(min(batch, n - sum(len(c) for c in chunks)),
-                                              seed)))
-            seed += 1
-        return np.concatenate(chunks)
+        sizes = [batch] * (n // batch) + ([n % batch] if n % batch else [])
+        return np.concatenate([np.asarray(generate(size, seed))
+                               for seed, size in enumerate(sizes)])
     return timed(run)
 
 

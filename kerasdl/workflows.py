@@ -210,3 +210,21 @@ def notebook_settings(start=None):
             break
         root = parent
     return smoke, os.path.join(root, "saved_models")
+
+
+def show_images(images, title, columns=10, scale=0.9, value_range=(0.0, 1.0)):
+    """Draw grey ``images`` ``[n, h, w, 1]`` as one grid (``kerasdl.callbacks.image_grid``)
+    with matplotlib, ``columns`` per row, ``scale`` inches per image: the notebooks' way
+    of looking at samples. ``value_range`` is what maps to black and white."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from kerasdl.callbacks import image_grid
+
+    images = np.asarray(images)
+    grid = image_grid(images, columns=columns, value_range=value_range)
+    plt.figure(figsize=(scale * columns, scale * len(images) / columns + 0.4))
+    plt.imshow(grid[..., 0], cmap="gray")
+    plt.title(title)
+    plt.axis("off")
+    plt.show()

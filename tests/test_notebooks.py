@@ -117,3 +117,23 @@ def test_notebook_settings_keep_smoke_runs_away_from_saved_models(tmp_path, monk
     assert notebook_settings(start=str(tmp_path)) == (False, str(tmp_path / "saved_models"))
     monkeypatch.setenv("KERASDL_OUTPUT", str(tmp_path / "out"))
     assert notebook_settings(start=NOTEBOOK_DIR) == (False, str(tmp_path / "out"))
+
+
+def test_show_images_draws_one_grid_of_the_images(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from kerasdl.callbacks import image_grid
+    from kerasdl.workflows import show_images
+
+    monkeypatch.setattr(plt, "show", lambda: None)  # keep the figure to inspect it
+    images = np.random.default_rng(0).uniform(-1, 1, (7, 5, 4, 1))
+    show_images(images, "seven", columns=3, value_range=(-1.0, 1.0))
+    drawn = plt.gca().images[0].get_array()
+    expected = image_grid(images, columns=3, value_range=(-1.0, 1.0))[..., 0]
+    np.testing.assert_array_equal(np.asarray(drawn), expected)
+    assert plt.gca().get_title() == "seven"
+    plt.close("all")

@@ -41,13 +41,13 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import kerasdl
-from kerasdl.callbacks import SampleScoreLogger, image_grid
+from kerasdl.callbacks import SampleScoreLogger
 from kerasdl.export import TFLiteRunner, convert_to_tflite
 from kerasdl.generative_metrics import GenerativeScorer, reference_classifier
 from kerasdl.tasks import get_task
 from kerasdl.train import get_recipe, load_run, train
 from kerasdl.train.runs import is_finished_run
-from kerasdl.workflows import notebook_settings
+from kerasdl.workflows import notebook_settings, show_images as show
 
 SMOKE, OUTPUT_ROOT = notebook_settings()
 RUNS = os.path.join(OUTPUT_ROOT, "ch23_fashion_mnist")
@@ -61,15 +61,6 @@ data = get_task("generation").load_data(
 test_images, test_labels = data.arrays("test")
 CLASSES = data.class_names
 print(f"Fashion-MNIST test images: {test_images.shape}; classes: {', '.join(CLASSES)}")
-
-
-def show(images, title, columns=10, scale=0.9):
-    grid = image_grid(np.asarray(images), columns=columns, value_range=(0.0, 1.0))
-    plt.figure(figsize=(scale * columns, scale * len(images) / columns + 0.4))
-    plt.imshow(grid[..., 0], cmap="gray")
-    plt.title(title)
-    plt.axis("off")
-    plt.show()
 
 
 # %% [markdown]

@@ -41,13 +41,12 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import kerasdl
-from kerasdl.callbacks import image_grid
 from kerasdl.generative_metrics import GenerativeScorer, reference_classifier
 from kerasdl.models.generative.diffusion import NoiseSchedule, ddim_step, ddim_timesteps
 from kerasdl.tasks import get_task
 from kerasdl.train import get_recipe, load_run, train
 from kerasdl.train.runs import is_finished_run
-from kerasdl.workflows import notebook_settings
+from kerasdl.workflows import notebook_settings, show_images as show
 
 SMOKE, OUTPUT_ROOT = notebook_settings()
 RUN = os.path.join(OUTPUT_ROOT, "ddpm_unet_mnist")  # the run `kerasdl train ddpm_unet --dataset mnist` writes
@@ -59,15 +58,6 @@ data = get_task("generation").load_data(
     "mnist", input_shape=(28, 28, 1), batch_size=256, max_examples=512 if SMOKE else None,
     recipe=get_recipe("ddpm_unet"))
 test_images, _ = data.arrays("test")
-
-
-def show(images, title, columns=10, scale=0.9, value_range=(0.0, 1.0)):
-    grid = image_grid(np.asarray(images), columns=columns, value_range=value_range)
-    plt.figure(figsize=(scale * columns, scale * len(images) / columns + 0.4))
-    plt.imshow(grid[..., 0], cmap="gray")
-    plt.title(title)
-    plt.axis("off")
-    plt.show()
 
 
 # %% [markdown]
