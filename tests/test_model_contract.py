@@ -38,6 +38,9 @@ from kerasdl.registry import ParamCount, resolve_template
 from tests.contract_models import TEST_MODELS
 
 BATCH = 2
+# The fit check's batch: over two samples a batch norm at 1x1 resolution maps each channel
+# to about +-1 whatever its input, so the weights before it get almost no gradient.
+FIT_BATCH = 4
 SEQ_LEN = 6  # fills every None dimension of an input besides the batch
 SAVE_ATOL = 1e-6
 TFLITE_ATOL = 1e-4  # times the output scale, max(1, max |output|)
@@ -145,7 +148,7 @@ def _bound(value, kwargs, name):
     return value
 
 
-def make_inputs(info, kwargs, model, seed=0):
+def make_inputs(info, kwargs, model, seed=0, batch=BATCH):
     """Dummy inputs from ``model.inputs`` (shapes, dtypes) and ``info.inputs`` (values):
     one array per model input, in order; a single array when the model has one input."""
     tensors = getattr(model, "inputs", None)
@@ -160,7 +163,7 @@ def make_inputs(info, kwargs, model, seed=0):
     rng = np.random.default_rng(seed)
     arrays = []
     for tensor, decl in zip(tensors, info.inputs):
-        shape = (BATCH,) + tuple(SEQ_LEN if d is None else int(d) for d in tensor.shape[1:])
+        shape = (batch,) + tuple(SEQ_LEN if d is None else int(d) for d in tensor.shape[1:])
         low = _bound(decl.low, kwargs, info.name)
         high = _bound(decl.high, kwargs, info.name)
         if decl.kind == "int":
@@ -264,19 +267,19 @@ def test_one_training_step_through_fit(name):
     finite."""
     skip_if_twin(name)
     info, kwargs, model = _setup(name)
-    x = make_inputs(info, kwargs, model)
+    x = make_inputs(info, kwargs, model, batch=FIT_BATCH)
     variables = list(model.trainable_variables)
     assert variables, f"{name} has no trainable variables"
     before = [keras.ops.convert_to_numpy(v).copy() for v in variables]
 
     if info.target == "self":
         model.compile(optimizer=keras.optimizers.Adam(1e-2))
-        history = model.fit(x, epochs=1, batch_size=BATCH, verbose=0)
+        history = model.fit(x, epochs=1, batch_size=FIT_BATCH, verbose=0)
     else:
         outputs = _as_numpy_list(model(x, training=False))
         y, loss = _targets_and_losses(info, outputs, np.random.default_rng(1))
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss)
-        history = model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0)
+        history = model.fit(x, y, epochs=1, batch_size=FIT_BATCH, verbose=0)
 
     assert history.history.get("loss"), f"{name}: fit() reported no loss"
     for key, values in history.history.items():
@@ -291,20 +294,56 @@ def test_one_training_step_through_fit(name):
 
 
 def _biases_before_batchnorm(model):
-    """Paths of biases whose layer feeds batch normalisation only (keras.applications'
-    ResNets have them): in training mode the normalisation subtracts the batch mean, so
-    their gradient is zero in exact arithmetic, and in float32 it is exactly 0.0 or a
-    rounding residue depending on the random batch."""
+    """Paths of biases and batch-norm offsets (beta) whose every effect on the output is
+    removed by a training-mode batch normalisation, so that their gradient is zero in
+    exact arithmetic (in float32 exactly 0.0 or a rounding residue, by the random batch).
+
+    Such a weight adds the same value to every sample and position of its channel. That
+    constant shift passes unchanged in kind through Adds and through 1x1 convolutions and
+    dense layers (linear maps of a constant are constant), and a batch norm subtracts it
+    with the batch mean. It is exempt only if every path from it meets a batch norm
+    before anything else: ResNet v2's shortcut biases reach one through an Add and a 1x1
+    convolution, MobileNetV2's project-BN betas through an Add."""
     found = set()
     for layer in model.layers if hasattr(model, "layers") else []:
         if isinstance(layer, keras.Model):
             found |= _biases_before_batchnorm(layer)
-        bias = getattr(layer, "bias", None)
-        nodes = getattr(layer, "_outbound_nodes", [])
-        if bias is not None and nodes and all(
-                isinstance(n.operation, keras.layers.BatchNormalization) for n in nodes):
-            found.add(bias.path)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            shift = layer.beta if layer.center else None
+        else:
+            shift = getattr(layer, "bias", None)
+        if shift is not None and _shift_absorbed_by_batchnorm(layer):
+            found.add(shift.path)
     return found
+
+
+def _passes_constant_shift(layer):
+    if isinstance(layer, keras.layers.Add):
+        return True
+    if isinstance(layer, keras.layers.Dense):
+        return True
+    kernel_size = getattr(layer, "kernel_size", None)
+    return (isinstance(layer, keras.layers.Conv2D)
+            and not isinstance(layer, keras.layers.DepthwiseConv2D)
+            and tuple(kernel_size) == (1, 1))
+
+
+def _shift_absorbed_by_batchnorm(layer, seen=None):
+    seen = set() if seen is None else seen
+    nodes = getattr(layer, "_outbound_nodes", [])
+    if not nodes:
+        return False  # a model output (or unused): its shift reaches the loss
+    for node in nodes:
+        nxt = node.operation
+        if isinstance(nxt, keras.layers.BatchNormalization):
+            continue
+        if not _passes_constant_shift(nxt):
+            return False
+        if id(nxt) not in seen:
+            seen.add(id(nxt))
+            if not _shift_absorbed_by_batchnorm(nxt, seen):
+                return False
+    return True
 
 
 def _own_layers(model):
