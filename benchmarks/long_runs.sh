@@ -75,4 +75,11 @@ want ch23 && { mkdir -p saved_models/ch23_fashion_mnist
   echo "[$(date -u +%H:%M)] notebook 23's runs -> saved_models/ch23_fashion_mnist"
   MPLBACKEND=Agg $PY notebooks/drafts/23_gans.py >> saved_models/ch23_fashion_mnist/train.log 2>&1
   echo "[$(date -u +%H:%M)] notebook 23's runs exit $?"; }
+# Issue 14, notebook 08's runs (ResNet-20 pretrained on five CIFAR-10 classes, four ways to
+# learn the other five from 50 and 250 labels per class): the notebook's own code trains
+# what is missing, then the notebook itself is executed on the finished runs.
+want ch08 && { mkdir -p saved_models/ch08_transfer
+  echo "[$(date -u +%H:%M)] notebook 08's runs -> saved_models/ch08_transfer"
+  MPLBACKEND=Agg $PY notebooks/drafts/08_transfer_learning.py >> saved_models/ch08_transfer/train.log 2>&1
+  echo "[$(date -u +%H:%M)] notebook 08's runs exit $?"; }
 echo "[$(date -u +%H:%M)] queue done"
