@@ -37,6 +37,19 @@ def test_update_sizes_follow_the_multipliers(make):
         assert scaled[path] == pytest.approx(factor * delta, rel=1e-4), path
 
 
+def test_a_recipe_with_layerwise_lr_scales_the_updates_of_its_optimizer():
+    from kerasdl.train import Recipe
+
+    recipe = Recipe(optimizer="sgd", learning_rate=0.1, schedule="constant", momentum=0.0)
+    plain = _one_step(recipe.make_optimizer(1))
+    scaled = _one_step(recipe.replace(layerwise_lr={"early": 0.1}).make_optimizer(1))
+    for path, delta in plain.items():
+        factor = 0.1 if path.startswith("early") else 1.0
+        assert scaled[path] == pytest.approx(factor * delta, rel=1e-4), path
+    with pytest.raises(KerasdlError, match="layerwise_lr"):
+        Recipe(layerwise_lr={"early": 0.0})
+
+
 def test_freeze_up_to_a_resnet_stage_and_replace_the_head():
     model = kerasdl.create_model("resnet20", num_classes=10)
     frozen = freeze_up_to(model, "conv3")

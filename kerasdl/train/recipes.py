@@ -47,6 +47,10 @@ class Recipe:
     (Brock et al. 2021). ``label_smoothing`` > 0 trains classifiers and token predictors
     against ``(1 - eps) * onehot + eps / K`` (:class:`kerasdl.losses.SmoothedSparseCrossentropy`).
 
+    ``layerwise_lr`` maps layer-name prefixes to learning-rate multipliers for fine-tuning
+    (``{"conv1": 0.1, "conv2": 0.3}``: the first matching prefix applies, other layers
+    train at the full rate; :func:`kerasdl.train.transfer.with_layerwise_lr`).
+
     Text tasks read ``tokenization`` (``"word"`` or ``"character"``),
     ``vocabulary_size`` and ``sequence_length``; 0 or "" means the task's default
     (:data:`kerasdl.tasks.text.DEFAULTS`).
@@ -74,6 +78,7 @@ class Recipe:
     tokenization: str = ""
     vocabulary_size: int = 0
     sequence_length: int = 0
+    layerwise_lr: dict | None = None
     notes: str = ""
 
     def __post_init__(self):
@@ -109,6 +114,14 @@ class Recipe:
             if not (isinstance(value, int) and value >= 0):
                 raise KerasdlError(f"{argument} must be an integer >= 0 (0: the task's "
                                    f"default), got {value!r}", argument=argument)
+        if self.layerwise_lr is not None and not (
+                isinstance(self.layerwise_lr, dict) and all(
+                    isinstance(k, str) and k and isinstance(v, (int, float)) and v > 0
+                    for k, v in self.layerwise_lr.items())):
+            raise KerasdlError(
+                "layerwise_lr must map layer-name prefixes to positive learning-rate "
+                f"multipliers, e.g. {{'conv1': 0.1}}, got {self.layerwise_lr!r}",
+                argument="layerwise_lr")
         check_choice(self.gradient_clipping, CLIPPING, "gradient_clipping")
         if self.gradient_clipping != "none" and not (
                 isinstance(self.clip_threshold, (int, float)) and self.clip_threshold > 0):
@@ -160,6 +173,10 @@ class Recipe:
         if self.decay_matrices_only and self.weight_decay and model is not None:
             optimizer.exclude_from_weight_decay(
                 var_list=[v for v in model.trainable_variables if len(v.shape) < 2])
+        if self.layerwise_lr:
+            from kerasdl.train.transfer import with_layerwise_lr
+
+            optimizer = with_layerwise_lr(optimizer, self.layerwise_lr)
         if self.gradient_clipping == "adaptive":
             optimizer = with_adaptive_gradient_clipping(optimizer, self.clip_threshold)
         return optimizer
