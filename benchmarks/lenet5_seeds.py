@@ -7,6 +7,8 @@ process, into a temporary folder, and records each run's test error and training
 benchmarks/results/OUTPUT (default lenet5_seeds.json).
 
     python benchmarks/lenet5_seeds.py --seeds 0 1 2 3 4 [--augmentation digits --epochs 20]
+    python benchmarks/lenet5_seeds.py --augmentation digits --distortion alpha=20 \
+        --epochs 20 --validation-fraction 0 --output lenet5_seeds_digits.json
 """
 
 import argparse
@@ -27,6 +29,11 @@ def main():
     parser.add_argument("--augmentation", help="override the recipe's augmentation preset")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--learning-rate", type=float, help="override the peak learning rate")
+    parser.add_argument("--validation-fraction", type=float,
+                        help="override the recipe's validation split (0: train on all 60,000)")
+    parser.add_argument("--distortion", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override the 'digits' preset's parameters (alpha, sigma, "
+                             "rotation, scale, shear, translation)")
     parser.add_argument("--output", default="lenet5_seeds.json",
                         help="file name under benchmarks/results/")
     args = parser.parse_args()
@@ -35,10 +42,17 @@ def main():
     if "TFDS_DATA_DIR" not in os.environ and os.path.isdir(shared):
         os.environ["TFDS_DATA_DIR"] = os.path.abspath(shared)
 
+    from kerasdl.augment.distortions import DIGIT_DISTORTION
     from kerasdl.train import get_recipe, train
 
+    for item in args.distortion:
+        key, _, value = item.partition("=")
+        if key not in DIGIT_DISTORTION:
+            parser.error(f"--distortion {item}: key must be one of {sorted(DIGIT_DISTORTION)}")
+        DIGIT_DISTORTION[key] = float(value)  # read by the preset when the data is built
     recipe = get_recipe("lenet5").replace(augmentation=args.augmentation, epochs=args.epochs,
-                                          learning_rate=args.learning_rate)
+                                          learning_rate=args.learning_rate,
+                                          validation_fraction=args.validation_fraction)
     runs = []
     with tempfile.TemporaryDirectory(prefix="kerasdl_seeds_") as root:
         for seed in args.seeds:
@@ -53,6 +67,7 @@ def main():
         "command": "python benchmarks/lenet5_seeds.py " + " ".join(sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "recipe": recipe.to_dict(),
+        "digits_distortion": dict(DIGIT_DISTORTION),
         "runs": runs,
         "test_error_percent": {"mean": round(mean, 3), "min": min(errors), "max": max(errors)},
         "targets": {
