@@ -80,7 +80,7 @@ want ch23 && { mkdir -p saved_models/ch23_fashion_mnist
 # what is missing, then the notebook itself is executed on the finished runs.
 want ch08 && { mkdir -p saved_models/ch08_transfer
   echo "[$(date -u +%H:%M)] notebook 08's runs -> saved_models/ch08_transfer"
-  MPLBACKEND=Agg $PY notebooks/drafts/08_transfer_learning.py >> saved_models/ch08_transfer/train.log 2>&1
+  MPLBACKEND=Agg $PY notebooks/08_transfer_learning.py        >> saved_models/ch08_transfer/train.log 2>&1
   echo "[$(date -u +%H:%M)] notebook 08's runs exit $?"; }
 # Issue 14: ResNet-56 on CIFAR-10 with the ResNet recipe (paper: 93.03%). About 3.1x
 # ResNet-20's computation per image: some 13 h on this 2-core CPU at ResNet-20's pace.

@@ -61,3 +61,22 @@ def test_freeze_up_to_a_resnet_stage_and_replace_the_head():
     assert new.get_layer("conv2_block1_1_conv") is model.get_layer("conv2_block1_1_conv")
     with pytest.raises(KerasdlError, match="layer name prefixes"):
         freeze_up_to(model, "stage9")
+
+
+def test_load_run_reads_a_model_trained_with_layerwise_rates(tmp_path):
+    """The compiled optimizer of a layer-wise run is a class made for that run, which no
+    registry can rebuild: load_run gives the trained model uncompiled, with its weights."""
+    from kerasdl.train import load_run
+
+    model = _model()
+    model.compile(with_layerwise_lr(keras.optimizers.SGD(0.1), {"early": 0.1}),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 6)).astype("float32")
+    model.fit(x, rng.integers(0, 3, 8), batch_size=8, verbose=0)
+    model.save(tmp_path / "model.keras")
+    with pytest.raises(TypeError, match="Layerwise"):
+        keras.saving.load_model(tmp_path / "model.keras")
+    loaded, _ = load_run(tmp_path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=0, atol=1e-6)

@@ -506,7 +506,15 @@ def load_run(path):
     import kerasdl.losses  # noqa: F401  (compiled losses, e.g. SmoothedSparseCrossentropy)
     import kerasdl.models  # noqa: F401
 
-    model = keras.saving.load_model(model_path, safe_mode=True)
+    try:
+        model = keras.saving.load_model(model_path, safe_mode=True)
+    except TypeError as err:
+        # A run trained with Recipe.layerwise_lr saved its compiled optimizer as a class
+        # made for that run (with_layerwise_lr), which no registry can rebuild: the
+        # trained model loads uncompiled, as for inference or fine-tuning.
+        if "Could not locate class 'Layerwise" not in str(err):
+            raise
+        model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
     return _upgrade_legacy(model, record, model_path), record
 
 
