@@ -45,6 +45,22 @@ def test_train_refuses_a_folder_of_someone_elses_files(tmp_path, capsys):
     assert len(message.splitlines()) == 1 and "(option --output)" in message
 
 
+def test_an_interrupted_generative_run_folder_is_a_run_folder(tmp_path):
+    """Its sample grids are the run's own: the same command resumes it (issue 19's WGAN-GP
+    was refused so, with four grids written)."""
+    from kerasdl.train.runs import check_run_folder
+
+    run = tmp_path / "run"
+    (run / "backup").mkdir(parents=True)
+    for name in ("training_log.csv", "train.log", "samples_epoch_001.png",
+                 "samples_epoch_004.png", "confusion_matrix_epoch_002.csv"):
+        (run / name).write_text("")
+    check_run_folder(str(run))
+    (run / "samples_epoch_1.png").write_text("")
+    with pytest.raises(KerasdlError, match="samples_epoch_1.png"):
+        check_run_folder(str(run))
+
+
 def test_a_file_is_not_a_run_folder(tmp_path):
     path = tmp_path / "run"
     path.write_text("")

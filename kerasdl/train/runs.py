@@ -351,6 +351,10 @@ STRATEGIES = ("mirrored", "multiworker")
 RUN_CONTENTS = {MODEL_FILE, RUN_FILE, "history.json", "training_log.csv", "backup",
                 "vocabulary.json",
                 "export", CURVES_FILE, "tensorboard", "train.log"}
+# ... and the per-epoch files of kerasdl.callbacks' writers (a generative run's sample
+# grids), which an interrupted run leaves behind for its resumption.
+RUN_EPOCH_FILES = re.compile(r"^(samples_epoch_\d{3}\.png|"
+                             r"confusion_matrix_epoch_\d{3}\.(csv|json|png))$")
 
 
 def _log_has_columns(log_path, columns):
@@ -368,8 +372,8 @@ def check_run_folder(run_dir):
         if os.path.exists(run_dir):
             raise KerasdlError(f"{run_dir} is a file, not a run folder", argument="output_dir")
         return
-    foreign = sorted(n for n in os.listdir(run_dir)
-                     if n not in RUN_CONTENTS and not n.startswith("."))
+    foreign = sorted(n for n in os.listdir(run_dir) if n not in RUN_CONTENTS
+                     and not RUN_EPOCH_FILES.match(n) and not n.startswith("."))
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         raise KerasdlError(
