@@ -20,7 +20,8 @@ train() {  # train RUN_DIR MODEL DATASET
   mkdir -p "$run"
   echo "[$(date -u +%H:%M)] training $model on $dataset -> $run"
   "$KERASDL" train "$model" --dataset "$dataset" --output "$run" >> "$run/train.log" 2>&1
-  echo "[$(date -u +%H:%M)] $run exit $?"
+  local rc=$?  # before the echo: its $(date) would reset $?
+  echo "[$(date -u +%H:%M)] $run exit $rc"
 }
 
 want() { [ $# -eq 0 ] || [[ " ${SELECTED} " == *" $1 "* ]]; }
@@ -56,7 +57,7 @@ want bert && {
     mkdir -p $run; echo "[$(date -u +%H:%M)] fine-tuning bert_mini from the MLM run -> $run"
     "$KERASDL" train bert_mini --dataset glue/sst2 --output $run \
       --from saved_models/ch20_sst2/bert_mini_mlm >> $run/train.log 2>&1
-    echo "[$(date -u +%H:%M)] $run exit $?"
+    rc=$?; echo "[$(date -u +%H:%M)] $run exit $rc"
   fi
 }
 # Issue 19: the convolutional VAE on stochastically binarised MNIST, test negative ELBO
@@ -74,14 +75,14 @@ want ddpm && train saved_models/ddpm_unet_mnist ddpm_unet mnist
 want ch23 && { mkdir -p saved_models/ch23_fashion_mnist
   echo "[$(date -u +%H:%M)] notebook 23's runs -> saved_models/ch23_fashion_mnist"
   MPLBACKEND=Agg $PY notebooks/drafts/23_gans.py >> saved_models/ch23_fashion_mnist/train.log 2>&1
-  echo "[$(date -u +%H:%M)] notebook 23's runs exit $?"; }
+  rc=$?; echo "[$(date -u +%H:%M)] notebook 23's runs exit $rc"; }
 # Issue 14, notebook 08's runs (ResNet-20 pretrained on five CIFAR-10 classes, four ways to
 # learn the other five from 50 and 250 labels per class): the notebook's own code trains
 # what is missing, then the notebook itself is executed on the finished runs.
 want ch08 && { mkdir -p saved_models/ch08_transfer
   echo "[$(date -u +%H:%M)] notebook 08's runs -> saved_models/ch08_transfer"
-  MPLBACKEND=Agg $PY notebooks/08_transfer_learning.py        >> saved_models/ch08_transfer/train.log 2>&1
-  echo "[$(date -u +%H:%M)] notebook 08's runs exit $?"; }
+  MPLBACKEND=Agg $PY notebooks/08_transfer_learning.py >> saved_models/ch08_transfer/train.log 2>&1
+  rc=$?; echo "[$(date -u +%H:%M)] notebook 08's runs exit $rc"; }
 # Issue 14: ResNet-56 on CIFAR-10 with the ResNet recipe (paper: 93.03%). About 3.1x
 # ResNet-20's computation per image: some 13 h on this 2-core CPU at ResNet-20's pace.
 want resnet56 && train saved_models/resnet56_cifar10 resnet56 cifar10
