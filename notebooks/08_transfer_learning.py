@@ -99,7 +99,7 @@ for budget in BUDGETS:
     if not os.path.isdir(folders[budget]):
         write_folder(folders[budget], "train", train_x, train_y, TARGET, per_class=budget)
         write_folder(folders[budget], "test", test_x, test_y, TARGET)
-print({k: v for k, v in folders.items()})
+print({k: os.path.relpath(v) for k, v in folders.items()})
 
 # %% [markdown]
 # ## 2. Pretraining on the source task
