@@ -63,17 +63,42 @@ def test_freeze_up_to_a_resnet_stage_and_replace_the_head():
         freeze_up_to(model, "stage9")
 
 
-def test_load_run_reads_a_model_trained_with_layerwise_rates(tmp_path):
-    """The compiled optimizer of a layer-wise run is a class made for that run, which no
-    registry can rebuild: load_run gives the trained model uncompiled, with its weights."""
-    from kerasdl.train import load_run
-
+def _fitted_layerwise_model(optimizer):
     model = _model()
-    model.compile(with_layerwise_lr(keras.optimizers.SGD(0.1), {"early": 0.1}),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     rng = np.random.default_rng(0)
     x = rng.normal(size=(8, 6)).astype("float32")
     model.fit(x, rng.integers(0, 3, 8), batch_size=8, verbose=0)
+    return model, x
+
+
+def test_a_model_compiled_with_layerwise_rates_reloads_with_them(tmp_path):
+    """A dict of multipliers goes into the optimizer's config: the saved model reloads
+    compiled (safe mode), and its optimizer scales the same layers by the same factors."""
+    model, x = _fitted_layerwise_model(
+        with_layerwise_lr(keras.optimizers.SGD(0.1), {"early": 0.1}, default=0.5))
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert type(loaded.optimizer).__name__ == "LayerwiseSGD"
+    assert loaded.optimizer.lr_multipliers == {"early": 0.1}
+    assert loaded.optimizer.lr_default == 0.5
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=0, atol=1e-6)
+    before = [v.numpy() for v in loaded.trainable_variables]
+    loaded.fit(x, np.zeros(8, "int32"), batch_size=8, verbose=0)
+    factors = {v.path: f for v, f in zip(loaded.trainable_variables, loaded.optimizer._lr_factors)}
+    assert factors and all((f == 0.1) == ("early" in path) for path, f in factors.items())
+    assert {f for f in factors.values()} == {0.1, 0.5}
+    assert not all(np.array_equal(b, v.numpy()) for b, v in zip(before, loaded.trainable_variables))
+
+
+def test_load_run_reads_a_model_trained_with_layerwise_rates_given_as_a_function(tmp_path):
+    """A function of the variable cannot be saved: load_run gives the trained model
+    uncompiled, with its weights."""
+    from kerasdl.train import load_run
+
+    model, x = _fitted_layerwise_model(
+        with_layerwise_lr(keras.optimizers.SGD(0.1), lambda v: 0.1))
     model.save(tmp_path / "model.keras")
     with pytest.raises(TypeError, match="Layerwise"):
         keras.saving.load_model(tmp_path / "model.keras")

@@ -509,13 +509,14 @@ def load_run(path):
     import kerasdl.metrics  # noqa: F401  (compiled metrics, e.g. TokenAccuracy)
     import kerasdl.losses  # noqa: F401  (compiled losses, e.g. SmoothedSparseCrossentropy)
     import kerasdl.models  # noqa: F401
+    import kerasdl.train.transfer  # noqa: F401  (Recipe.layerwise_lr's optimizers)
 
     try:
         model = keras.saving.load_model(model_path, safe_mode=True)
     except TypeError as err:
-        # A run trained with Recipe.layerwise_lr saved its compiled optimizer as a class
-        # made for that run (with_layerwise_lr), which no registry can rebuild: the
-        # trained model loads uncompiled, as for inference or fine-tuning.
+        # An optimizer from with_layerwise_lr given a function (or saved before those
+        # optimizers were registered) is a class made for its run, which no registry
+        # can rebuild: the trained model loads uncompiled, as for inference or fine-tuning.
         if "Could not locate class 'Layerwise" not in str(err):
             raise
         model = keras.saving.load_model(model_path, safe_mode=True, compile=False)

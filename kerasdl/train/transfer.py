@@ -86,41 +86,96 @@ def freeze_up_to(model, stage):
     return names[: last + 1]
 
 
+class _LayerwiseLR:
+    """Mixed in front of a Keras optimizer class: each variable's learning rate is
+    multiplied by a factor looked up once per variable when the optimizer is built."""
+
+    def __init__(self, *args, lr_multipliers=None, lr_default=1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lr_multipliers = None if lr_multipliers is None else dict(lr_multipliers)
+        self.lr_default = float(lr_default)
+        self._lr_lookup = None  # a function variable -> factor, given by with_layerwise_lr
+
+    def _factor(self, variable):
+        if self._lr_lookup is not None:
+            return self._lr_lookup(variable)
+        layer = variable.path.split("/")[-2] if "/" in variable.path else variable.path
+        for prefix, factor in (self.lr_multipliers or {}).items():
+            if layer.startswith(prefix):
+                return factor
+        return self.lr_default
+
+    def build(self, variables):
+        super().build(variables)
+        # Factors are looked up once, on the Keras variables: inside update_step a
+        # backend may pass its own variable object (TensorFlow: a ResourceVariable).
+        self._lr_factors = [float(self._factor(v)) for v in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        factor = self._lr_factors[self._get_variable_index(variable)]
+        if factor != 1.0:
+            learning_rate = learning_rate * factor
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "lr_multipliers": self.lr_multipliers,
+                "lr_default": self.lr_default}
+
+
+_LAYERWISE_CLASSES = {}
+
+
+def _layerwise_class(base):
+    """``Layerwise<Base>``: registered with Keras (package ``kerasdl``) for Keras's own
+    optimizers, so that a model compiled with one saves and reloads compiled."""
+    cls = _LAYERWISE_CLASSES.get(base)
+    if cls is None:
+        cls = type(f"Layerwise{base.__name__}", (_LayerwiseLR, base),
+                   {"__module__": __name__, "__doc__": _LayerwiseLR.__doc__})
+        if base.__module__.startswith("keras."):
+            keras.saving.register_keras_serializable(package="kerasdl")(cls)
+        _LAYERWISE_CLASSES[base] = cls
+    return cls
+
+
+# Registered at import, before any saved model that uses one is loaded.
+for _name in dir(keras.optimizers):
+    _base = getattr(keras.optimizers, _name)
+    if (isinstance(_base, type) and issubclass(_base, keras.optimizers.Optimizer)
+            and _base is not keras.optimizers.Optimizer
+            and _name != "LossScaleOptimizer"):
+        _layerwise_class(_base)
+
+
 def with_layerwise_lr(optimizer, multipliers, default=1.0):
     """A copy of ``optimizer`` in which each variable's learning rate is multiplied by the
     value of the first ``multipliers`` key that its layer's name starts with (else
     ``default``). Works for any Keras optimizer: every Keras 3 optimizer takes the
     learning rate as an argument of ``update_step``, and this scales it per variable.
-    ``multipliers`` may also be a function ``variable -> float``."""
+
+    With a dict and one of Keras's optimizers the copy is serializable: a model compiled
+    with it saves and reloads with its optimizer. ``multipliers`` may also be a function
+    ``variable -> float``; such an optimizer cannot be rebuilt from a saved model (load
+    it with ``compile=False``)."""
     if not isinstance(optimizer, keras.optimizers.Optimizer):
         raise KerasdlError("optimizer must be a keras.optimizers.Optimizer instance",
                            argument="optimizer")
-    if callable(multipliers):
-        lookup = multipliers
-    else:
-        table = dict(multipliers)
-
-        def lookup(variable):
-            layer = variable.path.split("/")[-2] if "/" in variable.path else variable.path
-            for prefix, factor in table.items():
-                if layer.startswith(prefix):
-                    return factor
-            return default
-
     base = type(optimizer)
-
-    class LayerwiseLR(base):
-        def build(self, variables):
-            super().build(variables)
-            # Factors are looked up once, on the Keras variables: inside update_step a
-            # backend may pass its own variable object (TensorFlow: a ResourceVariable).
-            self._lr_factors = [float(lookup(v)) for v in variables]
-
-        def update_step(self, gradient, variable, learning_rate):
-            factor = self._lr_factors[self._get_variable_index(variable)]
-            if factor != 1.0:
-                learning_rate = learning_rate * factor
-            return super().update_step(gradient, variable, learning_rate)
-
-    LayerwiseLR.__name__ = f"Layerwise{base.__name__}"
-    return LayerwiseLR.from_config(optimizer.get_config())
+    if isinstance(optimizer, _LayerwiseLR):
+        base = next(b for b in base.__mro__[1:]
+                    if not issubclass(b, _LayerwiseLR) and b is not _LayerwiseLR)
+    config = {k: v for k, v in optimizer.get_config().items()
+              if k not in ("lr_multipliers", "lr_default")}
+    if callable(multipliers):
+        # A function cannot go into a config: a class of its own, which no registry has.
+        cls = type(f"Layerwise{base.__name__}", (_LayerwiseLR, base), {})
+        copy = cls.from_config({**config, "lr_default": default})
+        copy._lr_lookup = multipliers
+        return copy
+    table = dict(multipliers)
+    if not all(isinstance(k, str) for k in table):
+        raise KerasdlError(f"multipliers must map layer-name prefixes (str) to factors, got "
+                           f"{multipliers!r}", argument="multipliers")
+    return _layerwise_class(base).from_config(
+        {**config, "lr_multipliers": {k: float(v) for k, v in table.items()},
+         "lr_default": float(default)})
