@@ -32,7 +32,7 @@ def main():
     parser.add_argument("--validation-fraction", type=float,
                         help="override the recipe's validation split (0: train on all 60,000)")
     parser.add_argument("--distortion", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="override the 'digits' preset's parameters (alpha, sigma, "
+                        help="override the distortion preset's parameters (alpha, sigma, "
                              "rotation, scale, shear, translation)")
     parser.add_argument("--output", default="lenet5_seeds.json",
                         help="file name under benchmarks/results/")
@@ -42,17 +42,21 @@ def main():
     if "TFDS_DATA_DIR" not in os.environ and os.path.isdir(shared):
         os.environ["TFDS_DATA_DIR"] = os.path.abspath(shared)
 
-    from kerasdl.augment.distortions import DIGIT_DISTORTION
+    from kerasdl.augment.distortions import PRESET_DISTORTIONS
     from kerasdl.train import get_recipe, train
 
-    for item in args.distortion:
-        key, _, value = item.partition("=")
-        if key not in DIGIT_DISTORTION:
-            parser.error(f"--distortion {item}: key must be one of {sorted(DIGIT_DISTORTION)}")
-        DIGIT_DISTORTION[key] = float(value)  # read by the preset when the data is built
     recipe = get_recipe("lenet5").replace(augmentation=args.augmentation, epochs=args.epochs,
                                           learning_rate=args.learning_rate,
                                           validation_fraction=args.validation_fraction)
+    distortion = PRESET_DISTORTIONS.get(recipe.augmentation)
+    if args.distortion and distortion is None:
+        parser.error(f"--distortion needs a distortion preset ({sorted(PRESET_DISTORTIONS)}); "
+                     f"the augmentation is {recipe.augmentation!r}")
+    for item in args.distortion:
+        key, _, value = item.partition("=")
+        if key not in distortion:
+            parser.error(f"--distortion {item}: key must be one of {sorted(distortion)}")
+        distortion[key] = float(value)  # read by the preset when the data is built
     runs = []
     with tempfile.TemporaryDirectory(prefix="kerasdl_seeds_") as root:
         for seed in args.seeds:
@@ -67,7 +71,7 @@ def main():
         "command": "python benchmarks/lenet5_seeds.py " + " ".join(sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "recipe": recipe.to_dict(),
-        "digits_distortion": dict(DIGIT_DISTORTION),
+        "distortion": None if distortion is None else dict(distortion),
         "runs": runs,
         "test_error_percent": {"mean": round(mean, 3), "min": min(errors), "max": max(errors)},
         "targets": {

@@ -30,7 +30,7 @@ def test_presets_are_all_accepted_by_recipes_and_bad_names_are_errors():
     from kerasdl.train import Recipe
 
     assert set(aug.PRESETS) == {"none", "shift", "affine", "cifar", "light", "strong",
-                                "digits", "elastic", "binarize"}
+                                "digits", "digits_mild", "elastic", "binarize"}
     assert set(aug.PRESET_DESCRIPTIONS) == set(aug.PRESETS)
     for preset in aug.PRESETS:
         assert Recipe(augmentation=preset).augmentation == preset
@@ -44,7 +44,7 @@ def test_presets_are_all_accepted_by_recipes_and_bad_names_are_errors():
 
 
 @pytest.mark.parametrize("preset", ["shift", "affine", "cifar", "light", "strong",
-                                    "digits", "elastic"])
+                                    "digits", "digits_mild", "elastic"])
 def test_each_preset_keeps_shape_and_dtype_and_changes_images(preset):
     hook = aug.make_augmentation(preset, (H, W), seed=1)
     out, labels = hook(tf.constant(PIXELS), tf.constant(LABELS))
@@ -57,6 +57,20 @@ def test_each_preset_keeps_shape_and_dtype_and_changes_images(preset):
     if preset in ("strong", "digits", "elastic"):
         grey, _ = hook(tf.constant(PIXELS[..., :1]), tf.constant(LABELS))
         assert tuple(grey.shape) == (4, H, W, 1)
+
+
+def test_digits_mild_is_digits_with_its_own_elastic_strength(monkeypatch):
+    """The LeNet-5 recipe's preset reads DIGIT_DISTORTION_MILD: with Simard's alpha put
+    back it draws exactly what "digits" draws under the same seed."""
+    def draw(preset):
+        out, _ = aug.make_augmentation(preset, (H, W), seed=3)(tf.constant(PIXELS),
+                                                               tf.constant(LABELS))
+        return _np(out)
+
+    assert aug.DIGIT_DISTORTION_MILD["alpha"] < aug.DIGIT_DISTORTION["alpha"]
+    assert not np.allclose(draw("digits_mild"), draw("digits"))
+    monkeypatch.setitem(aug.DIGIT_DISTORTION_MILD, "alpha", aug.DIGIT_DISTORTION["alpha"])
+    np.testing.assert_array_equal(draw("digits_mild"), draw("digits"))
 
 
 @pytest.mark.parametrize("preset", ["strong", "digits"])

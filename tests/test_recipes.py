@@ -14,8 +14,11 @@ from kerasdl.train import DEFAULT_RECIPE, Recipe, get_recipe, recipes, register_
 
 def test_lenet5_recipe_and_default():
     recipe = get_recipe("lenet5")
-    assert recipe.augmentation == "shift" and recipe.epochs == 14
+    # Issue 15: the paper's 20 passes over all 60,000 digits, distorted.
+    assert (recipe.augmentation, recipe.epochs, recipe.validation_fraction) == (
+        "digits_mild", 20, 0.0)
     assert "paper scaling" in recipe.notes
+    assert get_recipe("lenet5_modern").augmentation == "shift"
     assert get_recipe("LeNet5") == recipe
     assert get_recipe("test_token_classifier") is DEFAULT_RECIPE
     with pytest.raises(ValueError, match="lenet5"):

@@ -30,6 +30,7 @@ from kerasdl.augment.albu import (
 from kerasdl.augment.bridge import AlbumentationsAugmentation, augment_dataset
 from kerasdl.augment.distortions import (
     DIGIT_DISTORTION,
+    DIGIT_DISTORTION_MILD,
     SIMARD_ELASTIC,
     RandomDistortion,
     distort,
@@ -51,6 +52,7 @@ __all__ = [
     "BOX_FORMATS",
     "COURSE_TRANSFORMS",
     "DIGIT_DISTORTION",
+    "DIGIT_DISTORTION_MILD",
     "KERAS_TRANSFORMS",
     "PRESETS",
     "PRESET_DESCRIPTIONS",

@@ -28,7 +28,8 @@ import numpy as np
 
 from kerasdl.errors import KerasdlError
 
-__all__ = ["distort", "gaussian_kernel", "RandomDistortion", "SIMARD_ELASTIC", "DIGIT_DISTORTION"]
+__all__ = ["distort", "gaussian_kernel", "RandomDistortion", "SIMARD_ELASTIC", "DIGIT_DISTORTION",
+           "DIGIT_DISTORTION_MILD", "PRESET_DISTORTIONS"]
 
 # Simard et al. (2003), MNIST.
 SIMARD_ELASTIC = {"alpha": 34.0, "sigma": 4.0}
@@ -42,6 +43,13 @@ DIGIT_DISTORTION = {
     "shear": 0.15,        # horizontal shear x += shear * y
     "translation": 2.0,   # pixels, either way
 }
+# The "digits_mild" preset, the LeNet-5 recipe's: the same with a weaker elastic field.
+# LeNet-5 trained 20 epochs on all 60,000 digits reached 0.59% mean test error over five
+# seeds with alpha 20 against 0.72% with Simard's 34 (benchmarks/results/README.md).
+DIGIT_DISTORTION_MILD = {**DIGIT_DISTORTION, "alpha": 20.0}
+# The parameters each distortion preset reads when its data pipeline is built.
+PRESET_DISTORTIONS = {"digits": DIGIT_DISTORTION, "digits_mild": DIGIT_DISTORTION_MILD,
+                      "elastic": SIMARD_ELASTIC}
 
 
 def gaussian_kernel(sigma):

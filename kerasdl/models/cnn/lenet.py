@@ -153,6 +153,16 @@ _LENET_RECIPE = Recipe(
     notes="+-2 px shifts; Adam 3e-3 peak, 1-epoch warm-up, cosine to 0",
 )
 
+# The quickstart's recipe. With +-2 px shifts and 54,000 training digits its test error
+# spread over seeds 0.66-0.82% (mean 0.73%). LeCun et al.'s affine distortions with a mild
+# Simard elastic field (the "digits_mild" preset), all 60,000 digits (no validation split,
+# as the paper trained; the epoch log keeps the test curve) and 20 epochs, as the paper's
+# 20 passes, gave 0.52-0.61% over seeds 0-4 in about 190 s each (benchmarks/results/).
+_LENET_PAPER_RECIPE = _LENET_RECIPE.replace(
+    augmentation="digits_mild", epochs=20, validation_fraction=0.0,
+    notes="paper scaling (-0.1/1.175); affine + mild elastic distortions (alpha 20); all "
+          "60,000 digits; Adam 3e-3 peak, 1-epoch warm-up, cosine to 0")
+
 register_family(
     build_lenet5,
     family="cnn",
@@ -172,7 +182,7 @@ register_family(
             },
             tags=("classic",),
             defaults={"input_scaling": "lenet"},
-            recipe=_LENET_RECIPE.replace(notes="paper scaling (-0.1/1.175) and " + _LENET_RECIPE.notes),
+            recipe=_LENET_PAPER_RECIPE,
         ),
         Variant(
             "lenet5_modern",
