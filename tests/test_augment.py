@@ -322,6 +322,45 @@ def test_elastic_field_is_smoothed_uniform_noise_of_the_papers_scale():
     assert abs(np.corrcoef(dx.ravel(), dy.ravel())[0, 1]) < 0.5
 
 
+def test_smoothing_matrix_is_the_zero_padded_gaussian_convolution():
+    taps = aug.distortions.gaussian_kernel(3.0)
+    g = aug.distortions.smoothing_matrix(20, 3.0)
+    v = np.random.default_rng(0).normal(size=20)
+    np.testing.assert_allclose(g @ v, np.convolve(v, taps, mode="same"), atol=1e-6)
+
+
+def test_bilinear_sampling_matches_a_reference_inside_and_beyond_the_border():
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 255, (3, 7, 9, 2)).astype("float32")
+    src_y = rng.uniform(-3, 10, (3, 7, 9)).astype("float32")
+    src_x = rng.uniform(-3, 12, (3, 7, 9)).astype("float32")
+    fill = -5.0
+
+    def pixel(b, y, x):
+        inside = 0 <= y < 7 and 0 <= x < 9
+        return images[b, y, x] if inside else np.full(2, fill, "float32")
+
+    expected = np.zeros_like(images)
+    for b, i, j in np.ndindex(3, 7, 9):
+        y, x = src_y[b, i, j], src_x[b, i, j]
+        y0, x0 = int(np.floor(y)), int(np.floor(x))
+        wy, wx = y - y0, x - x0
+        expected[b, i, j] = ((1 - wy) * (1 - wx) * pixel(b, y0, x0) + (1 - wy) * wx * pixel(b, y0, x0 + 1)
+                             + wy * (1 - wx) * pixel(b, y0 + 1, x0) + wy * wx * pixel(b, y0 + 1, x0 + 1))
+    out = aug.distortions._bilinear(tf.constant(images), tf.constant(src_y), tf.constant(src_x), fill)
+    np.testing.assert_allclose(_np(out), expected, atol=2e-3)
+
+
+def test_images_of_unknown_size_take_the_convolution_path_with_the_same_result():
+    params = dict(aug.DIGIT_DISTORTION_MILD)
+    known = tf.function(lambda x, s: aug.distort(x, s, **params))
+    unknown = tf.function(lambda x, s: aug.distort(x, s, **params), input_signature=[
+        tf.TensorSpec([None, None, None, 1]), tf.TensorSpec([2], tf.int64)])
+    x = tf.constant(PIXELS[..., :1])
+    seed = tf.constant([4, 2], tf.int64)
+    np.testing.assert_allclose(_np(known(x, seed)), _np(unknown(x, seed)), atol=2e-3)
+
+
 def test_rotation_turns_about_the_centre_of_a_wide_image():
     ramps = _ramps(6, H, W)
     out = _np(aug.distort(ramps, [7, 8], rotation=20.0, fill_value=-1.0))

@@ -157,7 +157,8 @@ _LENET_RECIPE = Recipe(
 # spread over seeds 0.66-0.82% (mean 0.73%). LeCun et al.'s affine distortions with a mild
 # Simard elastic field (the "digits_mild" preset), all 60,000 digits (no validation split,
 # as the paper trained; the epoch log keeps the test curve) and 20 epochs, as the paper's
-# 20 passes, gave 0.52-0.61% over seeds 0-4 in about 190 s each (benchmarks/results/).
+# 20 passes, gave 0.49-0.67% over seeds 0-4 (mean 0.58%) in 172-219 s each
+# (benchmarks/results/lenet5_seeds.json).
 _LENET_PAPER_RECIPE = _LENET_RECIPE.replace(
     augmentation="digits_mild", epochs=20, validation_fraction=0.0,
     notes="paper scaling (-0.1/1.175); affine + mild elastic distortions (alpha 20); all "
