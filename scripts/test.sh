@@ -6,5 +6,5 @@
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh" tests
 .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --durations=15 "$@"
 echo "Model contract on the JAX backend:"
-KERAS_BACKEND=jax exec .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" \
+KERAS_BACKEND=jax exec .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --durations=15 \
   tests/test_model_contract.py tests/test_backend_neutral.py "$@"
