@@ -11,6 +11,7 @@ import pytest
 import kerasdl
 from kerasdl import generative_metrics as gm
 from kerasdl.errors import KerasdlError
+from kerasdl.train import get_recipe
 from tests.markers import needs_tfds
 
 
@@ -244,11 +245,12 @@ def test_reference_classifier_trains_once_then_loads(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runs, "train", fake_train)
     run_dir = str(tmp_path / "lenet5_fashion_mnist")
-    model, record = gm.reference_classifier("fashion_mnist", run_dir, epochs=2)
+    recipe = get_recipe("lenet5").replace(augmentation="shift")
+    model, record = gm.reference_classifier("fashion_mnist", run_dir, epochs=2, recipe=recipe)
     assert model.output.shape[-1] == 3 and record["dataset"] == "fashion_mnist"
     assert calls == [("lenet5", "fashion_mnist",
                       {"epochs": 2, "max_examples": None, "data_dir": None, "seed": 0,
-                       "verbose": None, "model_kwargs": None})]
+                       "verbose": None, "recipe": recipe, "model_kwargs": None})]
     again, _ = gm.reference_classifier("fashion_mnist:3.0.1", run_dir)
     assert len(calls) == 1 and again.count_params() == model.count_params()
     with pytest.raises(KerasdlError, match="trained on 'fashion_mnist'") as e:
