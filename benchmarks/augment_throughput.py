@@ -34,6 +34,7 @@ GREY = "32x32x1"
 GREY_PIPELINES = ("none", "digits", "digits_mild")
 TRAINERS = {GREY: "lenet5"}
 FED_BY = ("none", "digits_mild")  # LeNet-5 trained end to end on these pipelines
+LENET_STEPS = 10  # times --train-steps: a LeNet-5 step takes milliseconds
 
 
 def load_images(count):
@@ -135,14 +136,15 @@ def main():
         for size, batch in sizes.items():
             steps = args.train_steps if size != 224 else max(2, args.train_steps // 3)
             if size == GREY:
-                steps *= 10  # a LeNet-5 step takes milliseconds
+                steps *= LENET_STEPS
             training[size].append(time_training(images[size], labels, batch, steps,
                                                 TRAINERS.get(size, "resnet18")))
             print(f"round {r + 1}: {size}px training step: {training[size][-1]:.1f} img/s",
                   flush=True)
         for name in FED_BY:
             fed[name].append(time_training(images[GREY], labels, SIZES[32],
-                                           args.train_steps * 10, "lenet5", fed_by=name))
+                                           args.train_steps * LENET_STEPS, "lenet5",
+                                           fed_by=name))
             print(f"round {r + 1}: LeNet-5 fit fed by {name}: {fed[name][-1]:.1f} img/s",
                   flush=True)
         order = cases if r % 2 == 0 else cases[::-1]

@@ -324,7 +324,7 @@ def test_elastic_field_is_smoothed_uniform_noise_of_the_papers_scale():
 
 def test_smoothing_matrix_is_the_zero_padded_gaussian_convolution():
     taps = aug.distortions.gaussian_kernel(3.0)
-    g = aug.distortions.smoothing_matrix(20, 3.0)
+    g = _np(aug.distortions.smoothing_matrix(20, 3.0))
     v = np.random.default_rng(0).normal(size=20)
     np.testing.assert_allclose(g @ v, np.convolve(v, taps, mode="same"), atol=1e-6)
 
@@ -351,7 +351,7 @@ def test_bilinear_sampling_matches_a_reference_inside_and_beyond_the_border():
     np.testing.assert_allclose(_np(out), expected, atol=2e-3)
 
 
-def test_images_of_unknown_size_take_the_convolution_path_with_the_same_result():
+def test_images_of_unknown_size_are_distorted_as_images_of_known_size():
     params = dict(aug.DIGIT_DISTORTION_MILD)
     known = tf.function(lambda x, s: aug.distort(x, s, **params))
     unknown = tf.function(lambda x, s: aug.distort(x, s, **params), input_signature=[

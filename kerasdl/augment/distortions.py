@@ -74,15 +74,18 @@ def _check_params(alpha, sigma, rotation, scale, shear, translation):
 
 
 def smoothing_matrix(size, sigma):
-    """``[size, size]`` matrix ``G`` with ``G @ v`` equal to convolving ``v`` with
+    """``[size, size]`` float32 tensor ``G`` with ``G @ v`` equal to convolving ``v`` with
     :func:`gaussian_kernel` under zero padding ("same" size): one matmul per axis is
-    several times cheaper on a CPU than a 25-tap depthwise convolution."""
-    taps = gaussian_kernel(sigma)
-    radius = len(taps) // 2
-    offset = np.arange(size)[None, :] - np.arange(size)[:, None]
-    inside = np.abs(offset) <= radius
-    return np.where(inside, taps[np.clip(offset + radius, 0, len(taps) - 1)], 0.0).astype(
-        np.float32)
+    several times cheaper on a CPU than a 25-tap depthwise convolution. ``size`` may be a
+    scalar tensor (an image size known only when the graph runs)."""
+    import tensorflow as tf
+
+    taps = tf.constant(gaussian_kernel(sigma))
+    radius = int(taps.shape[0]) // 2
+    index = tf.range(size)
+    offset = index[None, :] - index[:, None]
+    band = tf.gather(taps, tf.clip_by_value(offset + radius, 0, 2 * radius))
+    return tf.where(tf.abs(offset) <= radius, band, 0.0)
 
 
 def _bilinear(images, src_y, src_x, fill_value):
@@ -172,17 +175,8 @@ def distort(images, seed, *, alpha=0.0, sigma=4.0, rotation=0.0, scale=0.0, shea
         field = tf.random.stateless_uniform([b, h, w, 2], elastic_seed, -1.0, 1.0)
         # Separable smoothing of both components; zero padding lets the field fade out
         # at the borders instead of echoing the noise back in.
-        if x.shape[1] is not None and x.shape[2] is not None:
-            g_y = tf.constant(float(alpha) * smoothing_matrix(int(x.shape[1]), float(sigma)))
-            g_x = tf.constant(smoothing_matrix(int(x.shape[2]), float(sigma)))
-            field = tf.einsum("yk,bkxc,zx->byzc", g_y, field, g_x)
-        else:
-            taps = tf.constant(gaussian_kernel(float(sigma)))
-            n = int(taps.shape[0])
-            kernel_y = tf.tile(tf.reshape(taps, [n, 1, 1, 1]), [1, 1, 2, 1])
-            kernel_x = tf.tile(tf.reshape(taps, [1, n, 1, 1]), [1, 1, 2, 1])
-            field = tf.nn.depthwise_conv2d(field, kernel_y, [1, 1, 1, 1], "SAME")
-            field = float(alpha) * tf.nn.depthwise_conv2d(field, kernel_x, [1, 1, 1, 1], "SAME")
+        g_y = float(alpha) * smoothing_matrix(h, float(sigma))
+        field = tf.einsum("yk,bkxc,zx->byzc", g_y, field, smoothing_matrix(w, float(sigma)))
         src_y = src_y + field[..., 0]
         src_x = src_x + field[..., 1]
 

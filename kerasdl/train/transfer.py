@@ -162,8 +162,7 @@ def with_layerwise_lr(optimizer, multipliers, default=1.0):
                            argument="optimizer")
     base = type(optimizer)
     if isinstance(optimizer, _LayerwiseLR):
-        base = next(b for b in base.__mro__[1:]
-                    if not issubclass(b, _LayerwiseLR) and b is not _LayerwiseLR)
+        base = next(b for b in base.__mro__ if not issubclass(b, _LayerwiseLR))
     config = {k: v for k, v in optimizer.get_config().items()
               if k not in ("lr_multipliers", "lr_default")}
     if callable(multipliers):
