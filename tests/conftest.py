@@ -12,6 +12,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Tests never touch the network: a dataset that is not prepared fails at once.
 os.environ["KERASDL_OFFLINE"] = "1"
 
+# Faster XLA compilation for the JAX tests (tests/jax_env.py says why); set before JAX
+# starts XLA, which reads the flags once.
+from tests.jax_env import FAST_COMPILE_XLA_FLAGS  # noqa: E402
+
+if os.environ.get("KERAS_BACKEND") == "jax":
+    os.environ.setdefault("XLA_FLAGS", FAST_COMPILE_XLA_FLAGS)
+
 from tests import contract_models  # noqa: E402,F401  (registers the test_* models)
 
 

@@ -30,6 +30,7 @@ from kerasdl.callbacks import (
     with_adaptive_gradient_clipping,
 )
 from kerasdl.errors import KerasdlError
+from tests.jax_env import jax_subprocess_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -195,8 +196,7 @@ def test_adaptive_gradient_clipping_tensorflow():
 
 
 def _run_with_jax(code):
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3",
-               JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
+    env = jax_subprocess_env()
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=180)
 

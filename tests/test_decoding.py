@@ -34,6 +34,7 @@ from kerasdl.metrics import (
     cross_entropy_per_token,
     nats_to_bits,
 )
+from tests.jax_env import jax_subprocess_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAD, START, END = 0, 1, 2
@@ -431,8 +432,7 @@ def test_perplexity_and_decoding_tensorflow():
 
 
 def test_perplexity_and_decoding_jax():
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3",
-               JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
+    env = jax_subprocess_env()
     code = ("import keras; assert keras.backend.backend() == 'jax'\n"
             "from tests.test_decoding import _backend_check\n"
             "_backend_check(); print('JAX-OK')")

@@ -21,6 +21,7 @@ from kerasdl.models.generative.gan import (GAN, WGANGP, AdversarialOptimizer,
                                            ImageLayerNormalization, build_discriminator,
                                            build_generator, gradient_penalty)
 from kerasdl.train.recipes import get_recipe
+from tests.jax_env import jax_subprocess_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"input_shape": (8, 8, 1), "filters": (2, 3), "latent_dim": 4}
@@ -381,8 +382,7 @@ def test_jax_train_step_matches_tensorflow(tmp_path):
                  **_fixed_run(name, str(tmp_path / f"{name}.weights.h5"), load=False))
     code = ("from tests.test_gan import jax_checks\n"
             f"jax_checks({str(tmp_path)!r}); print('JAX-OK')")
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3",
-               JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
+    env = jax_subprocess_env()
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0 and "JAX-OK" in result.stdout, result.stderr[-3000:]
