@@ -103,9 +103,12 @@ def cmd_info(args):
         how = " trainable" if getattr(ref, "trainable_only", False) else ""
         extra = f" with {dict(ref.kwargs)}" if getattr(ref, "kwargs", None) else ""
         print(f"  reference parameters: {getattr(ref, 'count', ref):,}{how}{extra} ({source})")
-    from kerasdl.train import get_recipe
+    from kerasdl.train.recipes import recipes_by_dataset
 
-    print(f"  recipe: {json.dumps(get_recipe(info.name).to_dict())}")
+    recipes = recipes_by_dataset(info.name)
+    for dataset, recipe in sorted(recipes.items(), key=lambda item: item[0] is None):
+        where = (f" on {dataset}" if dataset else " on other datasets") if len(recipes) > 1 else ""
+        print(f"  recipe{where}: {json.dumps(recipe.to_dict())}")
     return 0
 
 

@@ -385,10 +385,9 @@ def reference_classifier(dataset="mnist", run_dir=None, *, model="lenet5", epoch
 
     Loads the finished kerasdl run in ``run_dir`` (default ``saved_models/MODEL_DATASET``,
     as ``kerasdl train`` names it) when there is one; else trains ``model`` on ``dataset``
-    into it with :func:`kerasdl.train.train` and its recipe, or ``recipe`` (LeNet-5's: 20
-    epochs, 3-4 minutes on 2 CPU cores, with distortions made for digits; pass e.g.
-    ``get_recipe("lenet5").replace(augmentation="shift")`` for other images; an
-    interrupted run resumes). ``epochs``, ``max_examples``, ``data_dir``, ``seed``,
+    into it with :func:`kerasdl.train.train` and the model's recipe for that dataset, or
+    ``recipe`` (LeNet-5's: 20 epochs, 3-4 minutes on 2 CPU cores, with handwriting
+    distortions on MNIST and +-2 px shifts on other images; an interrupted run resumes). ``epochs``, ``max_examples``, ``data_dir``, ``seed``,
     ``recipe`` and ``verbose`` go to the training only. ``input_shape``
     overrides the model's default (LeNet-5 takes 32x32 grey images: MNIST and
     Fashion-MNIST are padded to it, colour datasets turned grey unless given e.g.

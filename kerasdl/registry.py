@@ -134,6 +134,9 @@ class ModelInfo:
         config: the variant's settings (a frozen dataclass) or None for a lone builder.
         defaults: builder-argument defaults set by the variant (e.g. ``input_shape``).
         recipe: the model's training :class:`kerasdl.train.Recipe`, or None.
+        dataset_recipes: recipes for particular datasets (``{"mnist": Recipe(...)}``),
+            which replace ``recipe`` there: augmentation that suits one kind of image
+            (LeNet-5's handwriting distortions) stays with it.
         default_dataset: the dataset ``kerasdl train`` uses when none is given.
     """
 
@@ -154,6 +157,7 @@ class ModelInfo:
     config: Any = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     recipe: Any = None
+    dataset_recipes: Mapping[str, Any] = field(default_factory=dict)
     default_dataset: str | None = None
 
     def _parameters(self):
@@ -224,6 +228,7 @@ class Variant:
     tags: tuple[str, ...] = ()
     defaults: Mapping[str, Any] = field(default_factory=dict)
     recipe: Any = None
+    dataset_recipes: Mapping[str, Any] = field(default_factory=dict)
     paper: str | None = None
     test_kwargs: Mapping[str, Any] | None = None
     default_dataset: str | None = None
@@ -285,6 +290,7 @@ def register_model(
     target: str = "classes",
     description: str = "",
     recipe: Any = None,
+    dataset_recipes: Mapping[str, Any] | None = None,
     default_dataset: str | None = None,
 ):
     """Decorator that registers a lone builder function under ``name``. A family with
@@ -314,6 +320,7 @@ def register_model(
             target=target,
             description=description or _first_doc_line(builder),
             recipe=recipe,
+            dataset_recipes=dict(dataset_recipes or {}),
             default_dataset=default_dataset,
         ))
         return builder
@@ -372,6 +379,7 @@ def register_family(
             config=row.config,
             defaults=dict(row.defaults),
             recipe=row.recipe if row.recipe is not None else recipe,
+            dataset_recipes=dict(row.dataset_recipes),
             default_dataset=row.default_dataset or default_dataset,
         )))
     return infos

@@ -245,7 +245,7 @@ def test_reference_classifier_trains_once_then_loads(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runs, "train", fake_train)
     run_dir = str(tmp_path / "lenet5_fashion_mnist")
-    recipe = get_recipe("lenet5").replace(augmentation="shift")
+    recipe = get_recipe("lenet5").replace(epochs=3)
     model, record = gm.reference_classifier("fashion_mnist", run_dir, epochs=2, recipe=recipe)
     assert model.output.shape[-1] == 3 and record["dataset"] == "fashion_mnist"
     assert calls == [("lenet5", "fashion_mnist",

@@ -10,6 +10,7 @@ import pytest
 from kerasdl.callbacks import WarmupCosine
 from kerasdl.errors import KerasdlError
 from kerasdl.train import DEFAULT_RECIPE, Recipe, get_recipe, recipes, register_recipe
+from tests.markers import needs_tfds
 
 
 def test_lenet5_recipe_and_default():
@@ -25,6 +26,33 @@ def test_lenet5_recipe_and_default():
         get_recipe("lenet")
 
 
+def test_lenet5_distorts_like_handwriting_on_mnist_only(tmp_path):
+    """The digit presets are made for handwriting: LeNet-5's MNIST recipe has them, every
+    other dataset gets the same schedule with +-2 px shifts."""
+    on_mnist = get_recipe("lenet5")
+    assert get_recipe("lenet5", "mnist") is on_mnist
+    assert get_recipe("lenet5", "MNIST:3.0.1") is on_mnist
+    elsewhere = get_recipe("lenet5", "fashion_mnist")
+    assert elsewhere.augmentation == "shift" and "shifts" in elsewhere.notes
+    assert elsewhere.replace(augmentation="digits_mild", notes="") == on_mnist.replace(notes="")
+    # A folder of images is not MNIST, even one named so.
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    assert get_recipe("lenet5", str(folder)) is elsewhere
+    assert recipes.recipes_by_dataset("lenet5") == {None: elsewhere, "mnist": on_mnist}
+    assert recipes.recipes_by_dataset("lenet5_modern") == {
+        None: get_recipe("lenet5_modern", "fashion_mnist")}
+
+
+@needs_tfds
+def test_train_uses_the_recipe_for_its_dataset(tmp_path):
+    from kerasdl.train import train
+
+    record = train("lenet5", "fashion_mnist", output_dir=str(tmp_path / "run"), epochs=1,
+                   max_examples=64, verbose=0)
+    assert record["recipe"]["augmentation"] == "shift"
+
+
 def test_recipe_for_an_unknown_model_is_an_error():
     """A typo must not silently fall back to the default recipe."""
     with pytest.raises(KerasdlError, match="Unknown model name 'lenet_5'"):
@@ -36,6 +64,7 @@ def test_registered_recipe_replaces_the_models_own(monkeypatch):
     mine = Recipe(epochs=2, notes="mine")
     register_recipe("LENET5", mine)
     assert get_recipe("lenet5") is mine
+    assert get_recipe("lenet5", "fashion_mnist") is mine  # on every dataset
     assert get_recipe("lenet5_modern") is not mine
 
 

@@ -10,6 +10,7 @@ the model (``input_scaling``), so saved and exported models carry it.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 
 from kerasdl.errors import KerasdlError, check_choice, check_fraction, check_positive_int
@@ -218,8 +219,8 @@ _OVERRIDES: dict[str, Recipe] = {}
 
 
 def register_recipe(model_name: str, recipe: Recipe) -> Recipe:
-    """Use ``recipe`` for the registered model ``model_name`` (an unknown name is an
-    error, so a typo cannot silently fall back to the default recipe)."""
+    """Use ``recipe`` for the registered model ``model_name`` on every dataset (an unknown
+    name is an error, so a typo cannot silently fall back to the default recipe)."""
     from kerasdl.registry import model_info
 
     if not isinstance(recipe, Recipe):
@@ -229,9 +230,33 @@ def register_recipe(model_name: str, recipe: Recipe) -> Recipe:
     return recipe
 
 
-def get_recipe(model_name: str) -> Recipe:
-    """The model's recipe (registered override, else its own, else :data:`DEFAULT_RECIPE`)."""
+def _dataset_key(dataset) -> str:
+    """A TFDS name without its version (``"mnist:3.0.1"`` -> ``"mnist"``); a folder or
+    file that exists stays as it is (and so matches no dataset recipe)."""
+    text = str(dataset)
+    return text if os.path.exists(text) else text.split(":", 1)[0].strip().lower()
+
+
+def get_recipe(model_name: str, dataset: str | None = None) -> Recipe:
+    """The model's recipe for ``dataset`` (default: the model's default dataset): a
+    recipe registered with :func:`register_recipe`, else the model's recipe for that
+    dataset (``dataset_recipes`` in the registry), else its own, else
+    :data:`DEFAULT_RECIPE`."""
     from kerasdl.registry import model_info
 
     info = model_info(model_name)
-    return _OVERRIDES.get(info.name) or info.recipe or DEFAULT_RECIPE
+    recipes = recipes_by_dataset(info.name)
+    dataset = dataset or info.default_dataset
+    return recipes.get(_dataset_key(dataset), recipes[None]) if dataset else recipes[None]
+
+
+def recipes_by_dataset(model_name: str) -> dict:
+    """``{None: recipe for any dataset, "mnist": recipe on MNIST, ...}`` as
+    :func:`get_recipe` resolves them (a recipe from :func:`register_recipe` replaces
+    them all)."""
+    from kerasdl.registry import model_info
+
+    info = model_info(model_name)
+    if info.name in _OVERRIDES:
+        return {None: _OVERRIDES[info.name]}
+    return {None: info.recipe or DEFAULT_RECIPE, **info.dataset_recipes}

@@ -134,7 +134,7 @@ def train(
     info = model_info(model_name)
     task = get_task(info.task)
     dataset = resolve_dataset(info, dataset)
-    recipe = (recipe or get_recipe(info.name)).replace(
+    recipe = (recipe or get_recipe(info.name, dataset)).replace(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate
     )
     run_dir = os.path.abspath(output_dir or default_run_dir(info.name, dataset))

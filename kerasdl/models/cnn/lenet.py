@@ -183,7 +183,13 @@ register_family(
             },
             tags=("classic",),
             defaults={"input_scaling": "lenet"},
-            recipe=_LENET_PAPER_RECIPE,
+            # Handwriting distortions suit handwriting only: on other images (Fashion-MNIST
+            # in notebook 23) the same schedule trains with +-2 px shifts.
+            recipe=_LENET_PAPER_RECIPE.replace(
+                augmentation="shift",
+                notes="paper scaling (-0.1/1.175); +-2 px shifts; all training images; "
+                      "Adam 3e-3 peak, 1-epoch warm-up, cosine to 0"),
+            dataset_recipes={"mnist": _LENET_PAPER_RECIPE},
         ),
         Variant(
             "lenet5_modern",
