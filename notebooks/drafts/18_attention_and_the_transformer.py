@@ -55,12 +55,12 @@ from kerasdl.data.text import END_ID, START_ID, load_codecs
 from kerasdl.decoding import greedy_decode, seq2seq_step_fn, strip_special
 from kerasdl.errors import KerasdlError
 from kerasdl.layers import (LearnedPositionEmbedding, ScratchMultiHeadAttention,
-                            apply_rotary, causal_mask, combine_masks, padding_mask,
+                            SinusoidalPositionEncoding, apply_rotary, causal_mask,
+                            combine_masks, padding_mask,
                             relative_position_bucket, scaled_dot_product_attention,
                             sinusoidal_encoding)
 from kerasdl.metrics import bleu
 from kerasdl.models.transformer import blocks
-from kerasdl.models.transformer.layers import SinusoidalPositionEncoding
 from kerasdl.models.transformer.vaswani import TransformerConfig, transformer_count
 from kerasdl.train import get_recipe, load_run, train
 from kerasdl.train.runs import is_finished_run
@@ -261,8 +261,8 @@ length, depth = 100, 128
 pe = ops.convert_to_numpy(sinusoidal_encoding(length, depth))
 model_pe = ops.convert_to_numpy(SinusoidalPositionEncoding()(np.zeros((1, length, depth),
                                                                        "float32")))[0]
-print(f"table {pe.shape}; max |kerasdl.layers.sinusoidal_encoding - the encoding the "
-      f"Transformer model adds| = {np.abs(pe - model_pe).max():.1e}")
+print(f"table {pe.shape}; max |the table - what the Transformer models' "
+      f"SinusoidalPositionEncoding layer adds to zeros| = {np.abs(pe - model_pe).max():.1e}")
 fig, axes = plt.subplots(1, 2, figsize=(14, 4))
 image = heatmap(axes[0], pe, f"Sinusoidal encoding, {length} positions x {depth} dimensions",
                 annotate=False, vmin=-1, vmax=1, cmap="RdBu")
