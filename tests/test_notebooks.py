@@ -119,8 +119,9 @@ def test_draft_imports_resolve(path):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kerasdl"):
             module = importlib.import_module(node.module)
             missing += [f"{node.module}.{a.name}" for a in node.names
-                        if not hasattr(module, a.name)
-                        and importlib.util.find_spec(f"{node.module}.{a.name}") is None]
+                        if not hasattr(module, a.name) and not (
+                            hasattr(module, "__path__")  # a package's submodule
+                            and importlib.util.find_spec(f"{node.module}.{a.name}"))]
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("kerasdl"):
