@@ -25,6 +25,7 @@ tagged ``no_feature_maps`` (then the builder must refuse ``features_only=True``)
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import keras
@@ -264,9 +265,17 @@ def _targets_and_losses(info, outputs, rng):
 def test_one_training_step_through_fit(name):
     """One ``fit()`` step, the way users train: the loss is finite and every trainable
     weight moves (Adam moves a weight only where its gradient is non-zero) and stays
-    finite."""
+    finite.
+
+    On TensorFlow a model trained by Keras' own ``train_step`` through Keras' own
+    trainable layers takes the step eagerly, about 10x faster than tracing a graph for
+    one step (Inception-ResNet-v2: 0.8 s against 9.7 s): building the functional model
+    already traced its layers in a TensorFlow graph with a free batch size, and the JAX
+    pass compiles the whole training step. A model with its own ``train_step`` or with a
+    custom layer that branches on ``training`` takes it in graph mode."""
     skip_if_twin(name)
     info, kwargs, model = _setup(name)
+    eager = ON_TENSORFLOW and info.target != "self" and not _custom_training_layers(model)
     x = make_inputs(info, kwargs, model, batch=FIT_BATCH)
     variables = list(model.trainable_variables)
     assert variables, f"{name} has no trainable variables"
@@ -278,7 +287,7 @@ def test_one_training_step_through_fit(name):
     else:
         outputs = _as_numpy_list(model(x, training=False))
         y, loss = _targets_and_losses(info, outputs, np.random.default_rng(1))
-        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss, run_eagerly=eager)
         history = model.fit(x, y, epochs=1, batch_size=FIT_BATCH, verbose=0)
 
     assert history.history.get("loss"), f"{name}: fit() reported no loss"
@@ -291,6 +300,27 @@ def test_one_training_step_through_fit(name):
     assert not unchanged, f"{name}: no gradient reached these weights: {unchanged}"
     bad = [v.path for v, a in zip(variables, after) if not np.isfinite(a).all()]
     assert not bad, f"{name}: non-finite weights after one step: {bad}"
+
+
+def _custom_training_layers(model):
+    """Names of the layers defined outside Keras whose ``call`` takes ``training``."""
+    return sorted({type(layer).__name__
+                   for layer in model._flatten_layers(include_self=False, recursive=True)
+                   if type(layer).__module__.split(".")[0] != "keras"
+                   and "training" in inspect.signature(layer.call).parameters})
+
+
+def test_custom_training_layers_are_found():
+    """The graph-mode rule above must see a custom layer nested in a sub-model."""
+    class Noisy(keras.layers.Layer):
+        def call(self, x, training=None):
+            return x
+
+    inner = keras.Sequential([keras.Input((3,)), Noisy(name="noisy")])
+    outer = keras.Sequential([keras.Input((3,)), keras.layers.Dropout(0.1), inner])
+    assert _custom_training_layers(outer) == ["Noisy"]
+    assert _custom_training_layers(kerasdl.create_model("t5_tiny")) == ["T5Attention"]
+    assert _custom_training_layers(kerasdl.create_model("lenet5")) == []
 
 
 def _biases_before_batchnorm(model):
