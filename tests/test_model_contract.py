@@ -36,6 +36,7 @@ import kerasdl
 from kerasdl.analysis import receptive_field
 from kerasdl.errors import KerasdlError
 from kerasdl.registry import ParamCount, resolve_template
+from kerasdl.train import build_for_fit
 from tests.contract_models import TEST_MODELS
 
 BATCH = 2
@@ -283,12 +284,15 @@ def test_one_training_step_through_fit(name):
 
     if info.target == "self":
         model.compile(optimizer=keras.optimizers.Adam(1e-2))
-        history = model.fit(x, epochs=1, batch_size=FIT_BATCH, verbose=0)
+        data = (x,)
     else:
         outputs = _as_numpy_list(model(x, training=False))
         y, loss = _targets_and_losses(info, outputs, np.random.default_rng(1))
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss, run_eagerly=eager)
-        history = model.fit(x, y, epochs=1, batch_size=FIT_BATCH, verbose=0)
+        data = (x, y)
+    if not eager:
+        build_for_fit(model, data)  # as kerasdl.train does: one trace instead of two
+    history = model.fit(*data, epochs=1, batch_size=FIT_BATCH, verbose=0)
 
     assert history.history.get("loss"), f"{name}: fit() reported no loss"
     for key, values in history.history.items():

@@ -2,12 +2,13 @@
 
 from kerasdl.train.recipes import (DEFAULT_RECIPE, MOBILE_CIFAR10_RECIPE, Recipe, get_recipe,
                                     register_recipe)
-from kerasdl.train.runs import default_run_dir, evaluate, load_run, train
+from kerasdl.train.runs import build_for_fit, default_run_dir, evaluate, load_run, train
 
 __all__ = [
     "DEFAULT_RECIPE",
     "MOBILE_CIFAR10_RECIPE",
     "Recipe",
+    "build_for_fit",
     "default_run_dir",
     "evaluate",
     "get_recipe",
