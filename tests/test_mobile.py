@@ -26,6 +26,7 @@ from kerasdl.models.cnn.efficientnet import (PUBLISHED, compound_coefficients, f
 from kerasdl.models.cnn.mobilenet import V1_LAYERS, V2_STAGES
 from kerasdl.registry import ParamCount
 from kerasdl.train import get_recipe
+from tests.shapes_only import build_shapes_only
 
 
 def _weighted(model, skip=()):
@@ -259,18 +260,22 @@ WIDTH_VARIANTS = [k for k in PAIRS if k not in
                   ("mobilenet", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large")]
 
 
-def _pair(key, size, **theirs_extra):
+def _pair(key, size, shapes_only=False, **theirs_extra):
+    """keras.applications' model and ours; with ``shapes_only``, weights without values
+    (``tests/shapes_only.py``): for counts and shapes, not for calling."""
+    build = build_shapes_only if shapes_only else (lambda f, *a, **k: f(*a, **k))
     name, overrides, constructor, theirs_kwargs = PAIRS[key]
-    theirs = getattr(keras.applications, constructor)(
-        weights=None, input_shape=(size, size, 3), **theirs_kwargs, **theirs_extra)
+    theirs = build(getattr(keras.applications, constructor),
+                   weights=None, input_shape=(size, size, 3), **theirs_kwargs, **theirs_extra)
     classes = {"num_classes": theirs_extra["classes"]} if "classes" in theirs_extra else {}
-    ours = kerasdl.create_model(name, input_shape=(size, size, 3), **overrides, **classes)
+    ours = build(kerasdl.create_model, name, input_shape=(size, size, 3), **overrides,
+                 **classes)
     return name, overrides, theirs, ours
 
 
 @pytest.mark.parametrize("key", WIDTH_VARIANTS)
 def test_width_variants_equal_keras_applications(key):
-    name, overrides, theirs, ours = _pair(key, 32)
+    name, overrides, theirs, ours = _pair(key, 32, shapes_only=True)
     assert ours.count_params() == theirs.count_params()
     assert _weighted(ours) == _weighted(theirs)
     if not overrides:
@@ -343,14 +348,15 @@ def _normalization_weights(model):
 
 @pytest.mark.parametrize("i", range(8))
 def test_efficientnet_equals_keras_applications(i):
-    """Each B once, at 32x32 (the count does not depend on the size: global pooling).
+    """Each B once, at 32x32 (the count does not depend on the size: global pooling),
+    both built without initialising their weights (``tests/shapes_only.py``).
     keras.applications counts its input Normalization's mean, variance and count; ours
     scales the input without weights. Every registered reference is checked here, on
     this build (the contract skips B7's reference build: tagged heavy)."""
     name = f"efficientnet_b{i}"
-    theirs = getattr(keras.applications, f"EfficientNetB{i}")(weights=None,
-                                                              input_shape=(32, 32, 3))
-    ours = kerasdl.create_model(name, input_shape=(32, 32, 3))
+    theirs = build_shapes_only(getattr(keras.applications, f"EfficientNetB{i}"),
+                               weights=None, input_shape=(32, 32, 3))
+    ours = build_shapes_only(kerasdl.create_model, name, input_shape=(32, 32, 3))
     assert _normalization_weights(theirs) == 7
     assert ours.count_params() == theirs.count_params() - 7
     assert _trainable(ours) == _trainable(theirs)

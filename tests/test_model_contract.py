@@ -38,6 +38,7 @@ from kerasdl.errors import KerasdlError
 from kerasdl.registry import ParamCount, resolve_template
 from kerasdl.train import build_for_fit
 from tests.contract_models import TEST_MODELS
+from tests.shapes_only import build_shapes_only
 
 BATCH = 2
 # The fit check's batch: over two samples a batch norm at 1x1 resolution maps each channel
@@ -494,7 +495,8 @@ def _count(model, trainable_only):
 @pytest.mark.parametrize("name", _heavy_marked(ALL_MODELS))
 def test_reference_parameter_counts(name):
     """Each reference count equals the model's count at the reference configuration
-    (one build per distinct configuration: a ``ParamCount`` may change it)."""
+    (one build per distinct configuration: a ``ParamCount`` may change it), built
+    without initialising its weights (``tests/shapes_only.py``)."""
     info = kerasdl.model_info(name)
     if not info.reference_params:
         pytest.skip(f"{name} declares no reference parameter count")
@@ -505,7 +507,7 @@ def test_reference_parameter_counts(name):
         by_config.setdefault(tuple(sorted(kwargs.items())), (kwargs, []))[1].append((source, ref))
     wrong = []
     for kwargs, refs in by_config.values():
-        model = kerasdl.create_model(name, **kwargs)
+        model = build_shapes_only(kerasdl.create_model, name, **kwargs)
         for source, ref in refs:
             count = _count(model, ref.trainable_only)
             if count != ref.count:
