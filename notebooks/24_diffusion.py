@@ -209,6 +209,25 @@ for m, n, sec, s, images in rows:
     show(images[:20], f"{m}, {n} steps")
 
 # %% [markdown]
-# ## Conclusions
+# ## What the runs show
 #
-# (Written after the real runs.)
+# Numbers from the executed run above (250 images per sampler, the same starting noise,
+# scored against the 10,000 MNIST test images; 250 real training images score 5.6, the
+# floor of the distance at this sample count):
+#
+# - **Sampling cost is linear in network evaluations**: about 0.8-1.0 s per evaluation
+#   for the batch of 250 on this CPU, so DDIM with 50 steps is about 16x cheaper than
+#   the 1,000-step ancestral sampler (50 s against 796 s).
+# - **DDIM gains little past 50 steps** (Fréchet distance 71.7 at 10 steps, 59.5 at 20,
+#   54.4 at 50, 53.3 at 100), and **the ancestral sampler is clearly better here**
+#   (34.8), with classes closer to even (histogram entropy 2.17 against 1.93; 2.30 is
+#   uniform). Song et al. report DDIM matching DDPM at 50-100 steps for converged
+#   networks; with this one the deterministic path keeps errors that the ancestral
+#   sampler's fresh noise can correct.
+# - **This DDPM is the weakest generator of the chapter's runs.** Many samples are
+#   speckled or unreadable, and the distances are far from the GANs' of chapter 23 (6.2
+#   to 6.4 on 2,000 images, `benchmarks/results/generative_mnist.json`). It trained 10
+#   epochs (4,220 steps; Ho et al. train 800,000) and its validation loss was still
+#   falling (0.0309 at the last epoch), so the first thing to try is a longer run; the
+#   samplers themselves are checked against a dataset whose exact noise predictor is
+#   known (`tests/test_diffusion.py`).
