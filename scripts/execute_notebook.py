@@ -16,8 +16,12 @@ NOISE = re.compile(r"(absl::InitializeLog|^I0000 |^W0000 |XNNPACK delegate)")
 
 def execute(path):
     nb = nbformat.read(path, as_version=4)
+    # A non-interactive matplotlib backend (MPLBACKEND=Agg, as background jobs often
+    # set) would leave every figure out of the committed notebook.
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     NotebookClient(nb, timeout=None, kernel_name="python3",
-                   resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}}).execute()
+                   resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}}
+                   ).execute(env=env)
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
