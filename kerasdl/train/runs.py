@@ -72,9 +72,9 @@ def build_for_fit(model, data):
     Keras' JAX trainer, and its TensorFlow trainer under a distribution strategy, do this
     themselves; without a strategy the TensorFlow trainer leaves it to the first trace of
     the training step, and ``tf.function`` traces a function that creates variables twice.
-    Building first halves the compile time of a ``fit`` (measured: ddpm_unet's one-epoch
-    smoke run 44 s -> 24 s) and changes no number: optimizer slots start at zero either
-    way. Ragged or sparse batches are left to ``fit``, as before."""
+    Building first saves the second trace (measured, one epoch on 256 images: ddpm_unet
+    44 s -> 24 s, resnet20 11 s -> 9 s) and changes no number: optimizer slots start at
+    zero either way. Ragged or sparse batches are left to ``fit``, as before."""
     import keras
 
     if keras.config.backend() != "tensorflow" or not hasattr(model, "_symbolic_build"):
