@@ -327,7 +327,7 @@ print(f"conditional VAE test -ELBO {cvae_record['test_negative_elbo']:.1f} nats 
 
 # %%
 path = os.path.join(RUNS, "vae_conv_decoder.tflite")
-size = convert_to_tflite(vae.decoder, path)
+size = convert_to_tflite(vae.decoder, path, overwrite=True)
 z = np.random.default_rng(5).standard_normal((64, vae.latent_dim)).astype("float32")
 keras_out = vae.decoder.predict(z, verbose=0)
 lite_out = TFLiteRunner(path).predict(z)

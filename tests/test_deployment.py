@@ -160,6 +160,12 @@ def test_unsupported_op_names_layer_op_and_option(tmp_path):
     # Erfinv is not even a Select TF op: with the option on, the message says so.
     with pytest.raises(KerasdlError, match="neither a TFLite builtin nor a Select TF op"):
         convert_to_tflite(model, path, select_tf_ops=True)
+    # A failed conversion over an existing file leaves that file as it was.
+    path.write_bytes(b"earlier export")
+    with pytest.raises(KerasdlError, match="Erfinv"):
+        convert_to_tflite(model, path, overwrite=True)
+    assert path.read_bytes() == b"earlier export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite"]
 
 
 def test_select_tf_ops_converts_a_flex_op(tmp_path):

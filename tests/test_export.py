@@ -9,6 +9,7 @@ import pytest
 import kerasdl
 from kerasdl.export import FORMATS, TFLiteRunner, convert_to_tflite, export_model
 from kerasdl.atomic import atomic_directory
+from kerasdl.errors import OutputExistsError
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,20 @@ def test_int8_needs_representative_data(small_model_and_data, tmp_path):
     with pytest.raises(ValueError, match=".tflite"):
         convert_to_tflite(model, tmp_path / "m.bin", "float32")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tflite_file_is_replaced_only_when_asked(small_model_and_data, tmp_path):
+    model, x, _ = small_model_and_data
+    path = tmp_path / "m.tflite"
+    path.write_bytes(b"earlier export")
+    with pytest.raises(OutputExistsError, match="overwrite=True") as caught:
+        convert_to_tflite(model, path)
+    assert caught.value.argument == "overwrite"
+    assert path.read_bytes() == b"earlier export"
+    assert convert_to_tflite(model, path, overwrite=True) == os.path.getsize(path)
+    np.testing.assert_allclose(TFLiteRunner(path).predict(x[:4]),
+                               model.predict(x[:4], verbose=0), atol=1e-4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite"]
 
 
 def test_runner_rejects_wrong_shape(small_model_and_data, tmp_path):

@@ -13,6 +13,7 @@ import re
 
 import numpy as np
 
+from kerasdl.atomic import atomic_file, check_writable_target
 from kerasdl.errors import KerasdlError
 
 VARIANTS = ("float32", "float16", "dynamic_range", "int8")
@@ -32,7 +33,8 @@ def _converter_kwargs(variant, representative_images, per_channel=True, int8_io=
     import tensorflow as tf
 
     if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        raise KerasdlError(f"variant must be one of {VARIANTS}, got {variant!r}",
+                           argument="variant")
     if int8_io not in INT8_IO:
         raise KerasdlError(f"int8_io must be one of {INT8_IO}, got {int8_io!r}",
                            argument="int8_io")
@@ -48,9 +50,10 @@ def _converter_kwargs(variant, representative_images, per_channel=True, int8_io=
         kwargs["target_spec"] = {"supported_ops": builtins}
     else:
         if representative_images is None or len(representative_images) == 0:
-            raise ValueError(
+            raise KerasdlError(
                 "variant='int8' needs representative_images: a few hundred preprocessed "
-                "training inputs to calibrate activation ranges"
+                "training inputs to calibrate activation ranges",
+                argument="representative_images",
             )
         images = np.asarray(representative_images)
         if not np.issubdtype(images.dtype, np.integer):
@@ -184,7 +187,7 @@ def unrolled_for_tflite(model):
 
 def convert_to_tflite(
     model, path, variant="float32", representative_images=None, per_channel=True,
-    int8_io="int8", select_tf_ops=False,
+    int8_io="int8", select_tf_ops=False, overwrite=False,
 ):
     """Write ``model`` as a ``.tflite`` file at ``path`` (which must end in .tflite).
 
@@ -193,23 +196,25 @@ def convert_to_tflite(
     channel unless ``per_channel=False``, and takes and returns ``int8_io`` tensors
     (``"int8"``, ``"uint8"`` input with int8 output, or ``"float32"``). Only TFLite
     builtin ops are allowed unless ``select_tf_ops=True``. Returns the file size in bytes.
-    The batch dimension is exported as dynamic; LiteRT resizes it at run time. A failed
-    conversion leaves no file at ``path``; one caused by unsupported ops raises a
-    :class:`KerasdlError` naming the ops, their layers and the options.
+    The batch dimension is exported as dynamic; LiteRT resizes it at run time.
+    The file is written beside ``path`` and renamed into place: an existing file is
+    replaced only with ``overwrite=True``, and a failed conversion leaves ``path`` as it
+    was. One caused by unsupported ops raises a :class:`KerasdlError` naming the ops,
+    their layers and the options.
     """
     path = os.fspath(path)
     if not path.endswith(".tflite"):
-        raise ValueError(f"path must end with '.tflite', got {path!r}")
+        raise KerasdlError(f"path must end with '.tflite', got {path!r}", argument="path")
+    check_writable_target(path, overwrite, "a TFLite file")
     kwargs = _converter_kwargs(variant, representative_images, per_channel, int8_io,
                                select_tf_ops)
     model = unrolled_for_tflite(model)
-    try:
-        model.export(path, format="litert", verbose=False, **kwargs)
-    except Exception as err:
-        if os.path.exists(path):
-            os.remove(path)
-        explained = explain_conversion_error(str(err), model, variant, select_tf_ops)
-        if explained is None:
-            raise
-        raise KerasdlError(explained, argument="select_tf_ops") from err
+    with atomic_file(path, overwrite=overwrite) as tmp:
+        try:
+            model.export(tmp, format="litert", verbose=False, **kwargs)
+        except Exception as err:
+            explained = explain_conversion_error(str(err), model, variant, select_tf_ops)
+            if explained is None:
+                raise
+            raise KerasdlError(explained, argument="select_tf_ops") from err
     return os.path.getsize(path)

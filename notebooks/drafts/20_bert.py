@@ -648,7 +648,7 @@ rows = [["Keras (.keras file)",
          f"{100 * (keras_logits.argmax(-1) == y_test).mean():.2f}%", "–", "–", "–"]]
 for variant in ("float32", "dynamic_range"):
     path = os.path.join(export_dir, f"bert_mini_pretrained_{variant}.tflite")
-    size = convert_to_tflite(classifier, path, variant=variant)
+    size = convert_to_tflite(classifier, path, variant=variant, overwrite=True)
     runner = TFLiteRunner(path)
     lite_logits = runner.predict(x_test)
     latency = runner.latency_ms(x_test[0], runs=20 if SMOKE else 200)

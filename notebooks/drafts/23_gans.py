@@ -269,7 +269,7 @@ show(walked, "DCGAN: ten points on a line between two noise vectors")
 
 # %%
 tflite_path = os.path.join(RUNS, "dcgan_generator.tflite")
-convert_to_tflite(dcgan.generator, tflite_path)
+convert_to_tflite(dcgan.generator, tflite_path, overwrite=True)
 on_device = TFLiteRunner(tflite_path).predict(path.astype("float32"))
 keras_out = keras.ops.convert_to_numpy(dcgan.generator.predict(path, verbose=0))
 print(f"{os.path.getsize(tflite_path) / 1e6:.2f} MB; largest difference to Keras: "
