@@ -2,6 +2,7 @@
 
 import json
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -261,3 +262,14 @@ def test_decay_matrices_only_spares_biases_and_norm_scales():
     from kerasdl.registry import model_info
 
     assert model_info("bert_mini").recipe.decay_matrices_only
+
+
+def test_short_run_with_a_long_weight_average_warns():
+    # Keras' average has no warm-up: 0.9999 over 200 steps ends on ~98% initial weights.
+    long_average = Recipe(epochs=2, ema_momentum=0.9999)
+    with pytest.warns(UserWarning, match=r"ema_momentum=0.9999 .* 98% .* <= 0.985"):
+        long_average.make_optimizer(steps_per_epoch=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Recipe(epochs=2, ema_momentum=0.9).make_optimizer(steps_per_epoch=100)
+        Recipe(epochs=2).make_optimizer(steps_per_epoch=100)

@@ -10,7 +10,9 @@ the model (``input_scaling``), so saved and exported models carry it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import warnings
 from dataclasses import dataclass
 
 from kerasdl.errors import KerasdlError, check_choice, check_fraction, check_positive_int
@@ -156,6 +158,7 @@ class Recipe:
         else:
             lr = self.learning_rate
         extra = {"use_ema": True, "ema_momentum": self.ema_momentum} if self.ema_momentum else {}
+        _warn_if_ema_outlasts_run(self.ema_momentum, total)
         if self.gradient_clipping not in ("none", "adaptive"):
             extra.update(gradient_clipping(self.gradient_clipping, self.clip_threshold))
         decay = {"weight_decay": self.weight_decay} if self.weight_decay else {}
@@ -181,6 +184,23 @@ class Recipe:
         if self.gradient_clipping == "adaptive":
             optimizer = with_adaptive_gradient_clipping(optimizer, self.clip_threshold)
         return optimizer
+
+
+def _warn_if_ema_outlasts_run(momentum, total_steps):
+    """Keras starts the weight average at the first step's weights and has no warm-up
+    (TensorFlow's ExponentialMovingAverage ramps the decay up with ``num_updates``), so a
+    paper's 0.9999 on a run of a few thousand steps ends on weights that are still a
+    sizeable part of the random initialisation."""
+    if not momentum or total_steps <= 0:
+        return
+    left = momentum ** total_steps
+    if left > 0.05:
+        bound = math.floor(0.05 ** (1.0 / total_steps) * 1e4) / 1e4
+        warnings.warn(
+            f"ema_momentum={momentum} averages over about {1 / (1 - momentum):,.0f} steps, "
+            f"but this run has {total_steps:,}: the final (averaged) weights would still "
+            f"hold {left:.0%} of the first step's. Use ema_momentum <= {bound} for a run "
+            f"this long, more epochs, or ema_momentum=0.0", stacklevel=3)
 
 
 DEFAULT_RECIPE = Recipe(notes="generic default: Adam, warm-up + cosine, 10 epochs")
