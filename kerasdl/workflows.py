@@ -49,6 +49,12 @@ def export_run(
     from kerasdl.export.bundle import export_model
 
     model, record = load_run(run_path)
+    if record.get("sequence_length"):
+        # Trained on per-batch padded text, the model takes any length; the files get
+        # the length the run's data was cut to.
+        from kerasdl.export.tflite import with_sequence_length
+
+        model = with_sequence_length(model, record["sequence_length"])
     run_dir = run_dir_of(run_path)
     if not record.get("dataset"):
         raise KerasdlError(

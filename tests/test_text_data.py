@@ -112,6 +112,23 @@ def test_multi30k_pairs_have_start_and_end_and_shifted_targets():
         load_translation("multi30k:de-xx")
 
 
+@needs_multi30k
+def test_multi30k_batches_are_padded_to_their_longest_sentence():
+    data = load_translation("multi30k", sequence_length=12, batch_size=4, max_examples=200)
+    widths = set()
+    for (src, tgt_in), tgt_out in data.test:
+        src, tgt_in = src.numpy(), tgt_in.numpy()
+        assert 1 <= src.shape[1] <= 12 and tgt_in.shape == tgt_out.shape
+        assert tgt_in.shape[1] <= 12
+        # No all-padding column: each batch is as wide as its longest sentence.
+        assert (src[:, -1] != 0).any() and (tgt_out.numpy()[:, -1] != 0).any()
+        widths.add((src.shape[1], tgt_in.shape[1]))
+    assert len(widths) > 1
+    (src, tgt_in), tgt_out = data.arrays("test")
+    assert src.shape == tgt_in.shape == tgt_out.shape == (200, 12)
+    assert "padded to its longest" in data.describe()
+
+
 @needs_tfds
 def test_train_and_evaluate_a_text_classifier_with_its_saved_vocabulary(tmp_path):
     from kerasdl.train import evaluate, get_recipe, load_run, train

@@ -80,6 +80,31 @@ def test_seq2seq_exports_two_inputs_two_outputs_and_agrees(name, tmp_path):
         np.testing.assert_allclose(got[key], want[key], atol=1e-5, err_msg=key)
 
 
+def test_an_any_length_seq2seq_model_exports_at_a_fixed_length(tmp_path):
+    """kerasdl trains translators on per-batch padded data, so their models take any
+    length; the export fixes it, and the copy computes what the model does."""
+    from kerasdl.export import with_sequence_length
+
+    model = kerasdl.create_model("seq2seq_bahdanau", vocabulary_size=40,
+                                 target_vocabulary_size=30, embedding_dim=8, units=6)
+    assert model.inputs[0].shape[1] is None
+    fixed = with_sequence_length(model, 9)
+    assert [tuple(t.shape) for t in fixed.inputs] == [(None, 9), (None, 9)]
+    assert with_sequence_length(fixed, 5) is fixed  # already fixed: left alone
+    rng = np.random.default_rng(2)
+    source = rng.integers(1, 40, (4, 9)).astype("int32")
+    target = rng.integers(1, 30, (4, 9)).astype("int32")
+    source[:, 6:] = 0
+    path = tmp_path / "fixed.tflite"
+    convert_to_tflite(fixed, path)
+    runner = TFLiteRunner(path, input_names=[t.name for t in fixed.inputs])
+    got = dict(zip(runner.output_names, runner.predict([source, target])))
+    want = model.predict([source, target], verbose=0)
+    np.testing.assert_allclose(got["logits"], want["logits"], atol=1e-5)
+    with pytest.raises(KerasdlError, match="sequence_length"):
+        with_sequence_length(model, 0)
+
+
 def test_a_trained_text_classifier_exports_through_kerasdl_export(tmp_path):
     import os
 

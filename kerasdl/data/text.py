@@ -165,6 +165,10 @@ class TextData:
     target_codec: TextCodec | None = None
     raw_test: list | None = None  # (source text, reference text) pairs for translation
     embedded: bool = False
+    # "batch": each batch is padded to its longest sequence (at most the codec's
+    # sequence_length), so models must take any length; "fixed": every batch is padded
+    # to sequence_length.
+    padding: str = "fixed"
 
     @property
     def num_classes(self):
@@ -183,16 +187,31 @@ class TextData:
         for x, y in ds:
             xs.append(x)
             ys.append(y.numpy())
+        # Per-batch padded splits come back at the full length, as fixed padding gives.
+        width = self.codec.sequence_length if self.padding == "batch" else None
         if isinstance(xs[0], (tuple, list)):
-            inputs = tuple(np.concatenate([x[i].numpy() for x in xs]) for i in range(len(xs[0])))
+            inputs = tuple(_stack_padded([x[i].numpy() for x in xs], width)
+                           for i in range(len(xs[0])))
         else:
-            inputs = np.concatenate([x.numpy() for x in xs])
-        return inputs, np.concatenate(ys)
+            inputs = _stack_padded([x.numpy() for x in xs], width)
+        return inputs, _stack_padded(ys, width)
 
     def describe(self):
         c = self.codec
+        length = (f"each batch padded to its longest sequence, at most {c.sequence_length}"
+                  if self.padding == "batch" else f"sequences of {c.sequence_length}")
         return (f"{c.tokenization}-level tokens, vocabulary of {c.vocabulary_size:,} "
-                f"(0 padding, 1 unknown), sequences of {c.sequence_length}")
+                f"(0 padding, 1 unknown), {length}")
+
+
+def _stack_padded(batches, width=None):
+    """Batches of ids concatenated, each right-padded with 0 (padding) to ``width`` when
+    it is given: per-batch padding gives the batches of one split different widths."""
+    if width is not None and batches[0].ndim > 1:
+        batches = [b if b.shape[1] == width else
+                   np.pad(b, [(0, 0), (0, width - b.shape[1])] + [(0, 0)] * (b.ndim - 2))
+                   for b in batches]
+    return np.concatenate(batches)
 
 
 # ------------------------------------------------------------------------------ sources
@@ -600,17 +619,18 @@ def _read_lines(path):
         return [line.rstrip("\n") for line in f]
 
 
-def _framed(words, length):
-    """Ragged token ids -> ``[start] words [end]`` cut and padded to ``length + 1`` (int32):
-    the decoder reads all but the last position and predicts all but the first."""
+def _framed(words, length, per_batch=False):
+    """Ragged token ids -> ``[start] words [end]`` cut to at most ``length + 1`` and padded
+    to that (or, ``per_batch``, to the batch's longest) (int32): the decoder reads all but
+    the last position and predicts all but the first."""
     import tensorflow as tf
 
     words = words[:, : length - 1]
     rows = words.nrows()
     start = tf.RaggedTensor.from_tensor(tf.fill([rows, 1], tf.constant(START_ID, words.dtype)))
     end = tf.RaggedTensor.from_tensor(tf.fill([rows, 1], tf.constant(END_ID, words.dtype)))
-    full = tf.concat([start, words, end], axis=1).to_tensor(default_value=0,
-                                                            shape=[None, length + 1])
+    full = tf.concat([start, words, end], axis=1).to_tensor(
+        default_value=0, shape=None if per_batch else [None, length + 1])
     return tf.cast(full, "int32")
 
 
@@ -654,9 +674,13 @@ def load_translation(dataset="multi30k", *, vocabulary_size=10_000, sequence_len
 
     ``dataset`` is ``multi30k`` (German to English) or ``multi30k:SRC-TGT`` with languages
     from en, de, fr, cs. Splits: train, val, test_2016_flickr. Word-level tokens, lower-
-    cased, punctuation split off. The target is ``[start] words [end]``, padded to
-    ``sequence_length + 1``; the decoder reads it without the last token and predicts it
-    without the first. Sources are padded or cut to ``sequence_length``.
+    cased, punctuation split off. The target is ``[start] words [end]``, at most
+    ``sequence_length + 1`` tokens; the decoder reads it without the last token and predicts it
+    without the first. Sources are cut to ``sequence_length``. Each batch is padded only
+    to its longest sentence (``TextData.padding == "batch"``): the models mask padding,
+    and the longest German sentence of a shuffled Multi30k batch of 64 has 26 tokens on
+    average, against the fixed 40 every step used to compute. Models for this data must
+    take sequences of any length (``sequence_length=None``).
     """
     import tensorflow as tf
 
@@ -687,8 +711,10 @@ def load_translation(dataset="multi30k", *, vocabulary_size=10_000, sequence_len
     src_layer, tgt_layer = codec.layer(), target_codec.layer()
 
     def vectorize(src, tgt):
-        s = src_layer(src).to_tensor(default_value=0, shape=[None, length])
-        full = _framed(tgt_layer(tgt), length)
+        s = src_layer(src)[:, :length].to_tensor(default_value=0)
+        # At least one position, so that a batch of empty sources still feeds the RNN.
+        s = tf.pad(s, [[0, 0], [0, tf.maximum(1 - tf.shape(s)[1], 0)]])
+        full = _framed(tgt_layer(tgt), length, per_batch=True)
         return (tf.cast(s, "int32"), full[:, :-1]), full[:, 1:]
 
     def pipeline(split, training):
@@ -711,6 +737,7 @@ def load_translation(dataset="multi30k", *, vocabulary_size=10_000, sequence_len
         target_codec=target_codec,
         batch_size=batch_size,
         raw_test=list(zip(*text["test"])),
+        padding="batch",
     )
 
 

@@ -6,7 +6,7 @@ from kerasdl.export.gpt_step import GPTStepRunner, export_gpt_step
 from kerasdl.export.metadata import read_labels
 from kerasdl.export.predict import predict_images
 from kerasdl.export.runtime import TFLiteRunner
-from kerasdl.export.tflite import VARIANTS, convert_to_tflite
+from kerasdl.export.tflite import VARIANTS, convert_to_tflite, with_sequence_length
 
 __all__ = [
     "FORMATS",
@@ -21,4 +21,5 @@ __all__ = [
     "read_labels",
     "render_bench",
     "render_model_card",
+    "with_sequence_length",
 ]

@@ -14,7 +14,7 @@ import re
 import numpy as np
 
 from kerasdl.atomic import atomic_file, check_writable_target
-from kerasdl.errors import KerasdlError
+from kerasdl.errors import KerasdlError, check_positive_int
 
 VARIANTS = ("float32", "float16", "dynamic_range", "int8")
 VARIANT_NOTES = {
@@ -138,6 +138,26 @@ def _rnn_layers(model):
         if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)):
             found.append(layer)
     return found
+
+
+def with_sequence_length(model, length):
+    """``model`` itself, or, when some input takes sequences of any length, a copy with
+    the same weights whose such inputs are fixed at ``length`` steps. Runs trained on
+    per-batch padded text build their models for any length; TFLite's unrolled
+    recurrent layers need a fixed number of steps, and an app fills fixed-size buffers."""
+    import keras
+
+    def any_length(tensor):
+        return len(tensor.shape) > 1 and tensor.shape[1] is None
+
+    if not any(any_length(t) for t in model.inputs):
+        return model
+    length = check_positive_int(length, "sequence_length")
+    inputs = [keras.Input((length if any_length(t) else t.shape[1],) + tuple(t.shape[2:]),
+                          dtype=t.dtype, name=t.name) for t in model.inputs]
+    copy = keras.models.clone_model(model, input_tensors=inputs)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def unrolled_for_tflite(model):

@@ -58,8 +58,10 @@ class _TextTask(Task):
 
     def build_model(self, info, data, recipe=None, **overrides):
         kwargs = info.default_kwargs()
+        # Per-batch padding gives every batch its own length: the model takes any.
         sizes = {"vocabulary_size": data.vocabulary_size,
-                 "sequence_length": data.codec.sequence_length}
+                 "sequence_length": None if data.padding == "batch"
+                 else data.codec.sequence_length}
         if data.num_classes is not None:
             sizes["num_classes"] = data.num_classes
         if data.target_codec is not None:
