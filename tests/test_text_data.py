@@ -12,13 +12,11 @@ from kerasdl.data.text import (END_ID, START_ID, TextCodec, fit_codec, load_code
                                load_language_modeling, load_text_classification,
                                load_translation, save_codecs)
 from kerasdl.errors import DataNotFoundError, KerasdlError
+from tests.markers import needs_multi30k
 
 TFDS = os.environ.get("TFDS_DATA_DIR", "")
 needs_tfds = pytest.mark.skipif(
     not os.path.isdir(os.path.join(TFDS, "glue")), reason="needs the offline TFDS text data")
-MULTI30K = os.path.join(os.path.dirname(os.path.abspath(TFDS or ".")), "raw", "multi30k")
-needs_multi30k = pytest.mark.skipif(not os.path.isdir(MULTI30K),
-                                    reason="needs ../shared/data/raw/multi30k")
 
 
 def test_word_codec_round_trip_and_frequency_order():

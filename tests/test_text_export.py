@@ -12,6 +12,7 @@ import kerasdl
 from kerasdl.errors import KerasdlError
 from kerasdl.export.runtime import TFLiteRunner
 from kerasdl.export.tflite import convert_to_tflite, unrolled_for_tflite
+from tests.markers import needs_multi30k
 
 
 def _ops(path):
@@ -127,6 +128,32 @@ def test_a_trained_text_classifier_exports_through_kerasdl_export(tmp_path):
     assert card["output"]["class_names"] == ["negative", "positive"]
     meta = kerasdl_metadata(tmp_path / "export" / "gru_classifier_float32.tflite")
     assert meta["labels"] == ["negative", "positive"] and "pixel_range" not in meta["input"]
+
+
+@needs_multi30k
+def test_a_trained_translator_exports_through_kerasdl_export(tmp_path):
+    """Two inputs, two named outputs, trained on per-batch padded data (any length):
+    the export fixes the length, feeds both inputs and verifies the logits."""
+    from kerasdl.export.metadata import kerasdl_metadata
+    from kerasdl.train import get_recipe, train
+    from kerasdl.workflows import export_run
+
+    run = tmp_path / "run"
+    recipe = get_recipe("seq2seq_luong").replace(epochs=1, vocabulary_size=200,
+                                                 sequence_length=12)
+    train("seq2seq_luong", "multi30k", output_dir=run, recipe=recipe, max_examples=64,
+          model_kwargs={"units": 8, "embedding_dim": 8}, verbose=0)
+    card = export_run(run, tmp_path / "export", formats=("saved_model", "float32", "int8"),
+                      max_test_examples=32, latency_runs=2)
+    arts = {a["format"]: a for a in card["artifacts"]}
+    assert arts["saved_model"]["top1_agreement"] == arts["tflite_float32"]["top1_agreement"] == 1.0
+    assert arts["tflite_float32"]["max_abs_logit_diff"] < 1e-4
+    assert 0.0 <= arts["tflite_int8"]["accuracy"] <= 1.0
+    assert card["model"]["input_shape"] == [[12], [12]]
+    assert [i["name"] for i in card["input"]] == ["source", "target_in"]
+    meta = kerasdl_metadata(tmp_path / "export" / "seq2seq_luong_float32.tflite")
+    assert [i["shape"] for i in meta["input"]] == [[12], [12]]
+    assert "Input `target_in`: int32 (12,)" in (tmp_path / "export" / "MODEL_CARD.md").read_text()
 
 
 def test_small_bert_classifier_exports_with_builtin_ops_and_agrees(tmp_path):

@@ -2,7 +2,6 @@
 source, so the right answer is known), beam width 1 against greedy search, the fast step
 function against the model itself, attention maps, and BLEU of a tiny Multi30k run."""
 
-import os
 
 import keras
 import numpy as np
@@ -12,14 +11,10 @@ import kerasdl
 from kerasdl.data.text import END, START, START_ID, END_ID, fit_codec
 from kerasdl.decoding import greedy_decode, seq2seq_step_fn
 from kerasdl.errors import KerasdlError
+from tests.markers import needs_multi30k
 from kerasdl.translation import (_CachedSeq2SeqStep, _PaddedModel, attention_map, detokenize,
                                  evaluate_bleu, translate)
 
-TFDS = os.environ.get("TFDS_DATA_DIR")
-MULTI30K = os.path.join(os.path.dirname(os.path.abspath(TFDS or ".")), "raw", "multi30k")
-needs_multi30k = pytest.mark.skipif(
-    not TFDS or not os.path.isdir(MULTI30K),
-    reason="needs TFDS_DATA_DIR with ../raw/multi30k beside it")
 
 LENGTH = 12
 SENTENCES = [

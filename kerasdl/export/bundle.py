@@ -47,18 +47,45 @@ def _write_saved_model(model, path, named_outputs):
     archive.write_out(path, verbose=False)
 
 
-def _saved_model_predict(path, x, batch_size=512):
+def _saved_model_predict(path, x, input_names, batch_size=512):
+    """The serving signature's logits (or its first output) for ``x``: one array, or a
+    list in the order of ``input_names`` (the signature takes them by name)."""
     import tensorflow as tf
 
     loaded = tf.saved_model.load(path)  # keep a reference: it owns the variables
     signature = loaded.signatures["serving_default"]
-    (name,) = signature.structured_input_signature[1]
+    names = list(signature.structured_input_signature[1])
+    arrays = list(x) if isinstance(x, (list, tuple)) else [x]
+    if len(names) == 1:
+        keyed = dict(zip(names, arrays))
+    else:
+        keyed = {name: arrays[input_names.index(name)] for name in names}
     outputs = []
-    for i in range(0, len(x), batch_size):
-        result = signature(**{name: tf.constant(x[i : i + batch_size])})
+    for i in range(0, len(arrays[0]), batch_size):
+        result = signature(**{k: tf.constant(v[i : i + batch_size]) for k, v in keyed.items()})
         key = "logits" if "logits" in result else sorted(result)[0]
         outputs.append(result[key].numpy())
     return np.concatenate(outputs)
+
+
+def _primary(outputs, names=None):
+    """The output that verification compares: the only one, or the one named logits
+    (seq2seq models also return their attention weights)."""
+    if isinstance(outputs, dict):
+        return outputs["logits"] if "logits" in outputs else next(iter(outputs.values()))
+    if isinstance(outputs, (list, tuple)):
+        return outputs[names.index("logits")] if names and "logits" in names else outputs[0]
+    return outputs
+
+
+def _output_shape(model):
+    """Per example; by name for a model with named outputs."""
+    shape = model.output_shape
+    if isinstance(shape, dict):
+        return {k: list(v[1:]) for k, v in shape.items()}
+    if isinstance(shape, list):
+        return [list(v[1:]) for v in shape]
+    return list(shape[1:])
 
 
 def _raw_pixels(images):
@@ -171,23 +198,38 @@ def export_model(
                            argument="representative_images")
     import keras
 
-    # Token-id models take integers; everything else float32.
-    input_dtype = keras.backend.standardize_dtype(model.inputs[0].dtype)
-    test_images = np.asarray(test_images,
-                             dtype=input_dtype if "int" in input_dtype else "float32")
-    test_labels = np.asarray(test_labels)
-    expected = tuple(model.input_shape[1:])
-    if tuple(test_images.shape[1:]) != expected:
+    # Several inputs (a translator's source and target prefix) come as a list in the
+    # model's input order. Token-id inputs are integers; everything else float32.
+    multi = len(model.inputs) > 1
+    given = list(test_images) if multi and isinstance(test_images, (list, tuple)) \
+        else [test_images]
+    if len(given) != len(model.inputs):
         raise KerasdlError(
-            f"test_images have shape {tuple(test_images.shape[1:])} per example; the model "
-            f"expects {expected}",
-            argument="test_images",
-        )
-    if len(test_images) != len(test_labels) or len(test_images) == 0:
+            f"the model has {len(model.inputs)} inputs "
+            f"({', '.join(t.name for t in model.inputs)}); pass test_images as a list of "
+            f"that many arrays, in that order", argument="test_images")
+    arrays = []
+    for tensor, x in zip(model.inputs, given):
+        dtype = keras.backend.standardize_dtype(tensor.dtype)
+        x = np.asarray(x, dtype=dtype if "int" in dtype else "float32")
+        expected = tuple(tensor.shape[1:])
+        if tuple(x.shape[1:]) != expected:
+            raise KerasdlError(
+                f"test_images have shape {tuple(x.shape[1:])} per example for input "
+                f"{tensor.name!r}; the model expects {expected}", argument="test_images")
+        arrays.append(x)
+    test_images = arrays if multi else arrays[0]
+    expected = [tuple(t.shape[1:]) for t in model.inputs] if multi \
+        else tuple(model.input_shape[1:])
+    test_labels = np.asarray(test_labels)
+    if any(len(x) != len(test_labels) for x in arrays) or len(test_labels) == 0:
         raise KerasdlError("test_images and test_labels must be non-empty and of equal length",
                            argument="test_labels")
+    if multi and raw_uint8:
+        raise KerasdlError("raw_uint8 is for models with one image input",
+                           argument="raw_uint8")
     labels = list(labels if labels is not None else record.get("class_names") or [])
-    n_out = model.output_shape[-1] if not isinstance(model.output_shape, dict) else None
+    n_out = model.output_shape[-1] if isinstance(model.output_shape, tuple) else None
     if labels and n_out is not None and len(labels) != n_out:
         raise KerasdlError(f"labels has {len(labels)} names; the model has {n_out} outputs",
                            argument="labels")
@@ -208,7 +250,8 @@ def export_model(
     name = model_name or model.name
     say = print if verbose else (lambda *a, **k: None)
 
-    reference = model.predict(test_images, batch_size=512, verbose=0)
+    input_names = [t.name for t in model.inputs]
+    reference = _primary(model.predict(test_images, batch_size=512, verbose=0))
     keras_metrics = task.compare(reference, reference, test_labels)
     artifacts = []
     with atomic_directory(output_dir, overwrite=overwrite) as staging:
@@ -218,7 +261,7 @@ def export_model(
                 path = os.path.join(staging, rel)
                 say(f"  exporting SavedModel -> {rel}/", flush=True)
                 _write_saved_model(net, path, named_outputs=task.name == "image_classification")
-                outputs = _saved_model_predict(path, feed)
+                outputs = _saved_model_predict(path, feed, input_names)
                 entry = {"format": "saved_model", "file": rel, "size_bytes": _dir_size(path)}
             else:
                 rel = f"{name}_{fmt}.tflite"
@@ -233,10 +276,12 @@ def export_model(
                 # A .tflite file does not record the model's input order; pass it on.
                 runner = TFLiteRunner(path, input_names=[t.name for t in source.inputs])
                 write_tflite_metadata(path, _file_metadata(name, fmt, runner, labels, task))
-                outputs = runner.predict(feed)
+                outputs = _primary(runner.predict(feed), runner.output_names)
+                example = [x[0] for x in feed] if multi else feed[0]
                 latencies = {
-                    str(t): round(TFLiteRunner(path, num_threads=t).latency_ms(
-                        feed[0], latency_runs), 4)
+                    str(t): round(TFLiteRunner(path, num_threads=t,
+                                               input_names=runner.input_names).latency_ms(
+                        example, latency_runs), 4)
                     for t in latency_threads
                 }
                 entry = {
@@ -279,8 +324,8 @@ def export_model(
                 "keras_name": model.name,
                 "task": task.name,
                 "parameters": int(model.count_params()),
-                "input_shape": list(expected),
-                "output_shape": list(model.output_shape[1:]),
+                "input_shape": [list(e) for e in expected] if multi else list(expected),
+                "output_shape": _output_shape(model),
             },
             "input": io["input"],
             "output": io["output"],
@@ -311,16 +356,18 @@ def _file_metadata(name, fmt, runner, labels, task):
     """What a ``.tflite`` file says about itself (read back by :func:`read_labels`)."""
     import kerasdl
 
-    d = runner.input_details[0]
+    inputs = [{"name": d["name"], "dtype": str(d["dtype"]),
+               "shape": [s for s in d["shape"][1:]],
+               **({"pixel_range": [0, 255]} if task.name == "image_classification"
+                  else {"kind": "token ids (vocabulary.json of the run)"})}
+              for d in runner.input_details]
     return {
         "model": name,
         "variant": fmt,
         "task": task.name,
         "labels": labels,
-        "input": {"name": d["name"], "dtype": str(d["dtype"]),
-                  "shape": [s for s in d["shape"][1:]],
-                  **({"pixel_range": [0, 255]} if task.name == "image_classification"
-                     else {"kind": "token ids (vocabulary.json of the run)"})},
+        # One input as before; a list of them, in the model's order, for several.
+        "input": inputs[0] if len(inputs) == 1 else inputs,
         "output": "logits" if task.name == "image_classification" else "model outputs",
         "kerasdl": kerasdl.__version__,
     }
@@ -378,6 +425,15 @@ def _render_io(card):
     """The card's input and output specs in words (the JSON card holds them as data)."""
     i, o = card.get("input") or {}, card.get("output") or {}
     lines = ["## Input and output", ""]
+    if isinstance(i, list) or i.get("kind"):  # token ids: one input or several
+        for spec in i if isinstance(i, list) else [i]:
+            lines.append(f"- Input `{spec.get('name', 'input')}`: {spec.get('dtype')} "
+                         f"{tuple(spec.get('shape', ()))} per example: {spec['kind']}; "
+                         f"{spec.get('vocabulary', '')}")
+        preparation = (i[0] if isinstance(i, list) else i).get("preparation")
+        if preparation:
+            lines.append(f"- Preparing text: {preparation}")
+        i = {}
     if i:
         lines.append(f"- Input `{i.get('name', 'input')}`: {i.get('dtype', 'float32')} "
                      f"{tuple(i.get('shape', ()))} per example ({i.get('layout', '')}, "
@@ -398,8 +454,8 @@ def _render_io(card):
         if i.get("preparation"):
             lines.append(f"- Preparing images: {i['preparation']}")
     if o:
-        lines.append(f"- Output: {o.get('kind', '')} {tuple(o.get('shape', ()))}; "
-                     f"{o.get('decode', '')}")
+        shape = f" {tuple(o['shape'])}" if "shape" in o else ""
+        lines.append(f"- Output: {o.get('kind', '')}{shape}; {o.get('decode', '')}")
         if o.get("class_names"):
             names = list(o["class_names"])
             shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")

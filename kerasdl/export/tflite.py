@@ -55,13 +55,16 @@ def _converter_kwargs(variant, representative_images, per_channel=True, int8_io=
                 "training inputs to calibrate activation ranges",
                 argument="representative_images",
             )
-        images = np.asarray(representative_images)
-        if not np.issubdtype(images.dtype, np.integer):
-            images = images.astype("float32")
+        # One array, or a list with one array per model input (in its input order).
+        several = isinstance(representative_images, (list, tuple))
+        arrays = [np.asarray(a) for a in (representative_images if several
+                                          else [representative_images])]
+        arrays = [a if np.issubdtype(a.dtype, np.integer) else a.astype("float32")
+                  for a in arrays]
 
         def representative_dataset():
-            for i in range(len(images)):
-                yield [images[i : i + 1]]
+            for i in range(len(arrays[0])):
+                yield [a[i : i + 1] for a in arrays]
 
         kwargs["representative_dataset"] = representative_dataset
         int8_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

@@ -459,6 +459,37 @@ class Seq2Seq(_TextTask):
         record["target_vocabulary_size"] = data.target_codec.vocabulary_size
         return record
 
+    def verification_data(self, data, limit=None):
+        (source, target_in), target_out = data.arrays("test")
+        return [source[:limit], target_in[:limit]], target_out[:limit]
+
+    def calibration_data(self, data, limit):
+        (source, target_in), _ = data.arrays("train")
+        return [source[:limit], target_in[:limit]]
+
+    def compare(self, reference, outputs, targets):
+        """Teacher-forced next-token logits at the real (non-padding) target positions."""
+        real = targets > 0
+        return {"accuracy": float((outputs.argmax(-1) == targets)[real].mean()),
+                "top1_agreement": float(
+                    (outputs.argmax(-1) == reference.argmax(-1))[real].mean()),
+                "max_abs_logit_diff": float(np.abs(outputs - reference)[real].max())}
+
+    def describe_io(self, model, record):
+        return {
+            "input": [{"name": t.name, "shape": list(t.shape[1:]), "dtype": "int32",
+                       "kind": kind, "preparation": record.get("preprocessing", ""),
+                       "vocabulary": f"vocabulary.json of the run ({codec})"}
+                      for t, kind, codec in zip(
+                          model.inputs,
+                          ("source token ids (0 = padding)",
+                           "target prefix ids: start token, then the words so far"),
+                          ("source", "target"))],
+            "output": {"kind": "next-token logits at every target position (and the "
+                               "attention weights)",
+                       "decode": "greedy or beam search: kerasdl.translation.translate"},
+        }
+
     def evaluate(self, model, data, batch_size=256):
         nats, tokens, accuracy = _token_metrics(_logits_model(model), data.test, ignore_id=0)
         return {"test_examples": data.num_examples["test"], "test_nats_per_token": nats,
