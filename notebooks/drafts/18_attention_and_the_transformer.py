@@ -674,7 +674,10 @@ capture = keras.Model(model.inputs, [query_in, value_in, mask_in, cross.output],
 
 candidates = [s for s in sources if 6 <= len(s.split()) <= 14] or sources
 sentence = candidates[0]
-source_length, target_length = model.inputs[0].shape[1], model.inputs[1].shape[1]
+# kerasdl trains translators on per-batch padded data, so the model takes any length;
+# here both sides are padded to the run's 40 tokens (the masks make padding inert).
+source_length = model.inputs[0].shape[1] or codecs["source"].sequence_length
+target_length = model.inputs[1].shape[1] or codecs["target"].sequence_length
 source_ids = np.zeros((1, source_length), dtype="int32")
 row = codecs["source"].encode([sentence])[0][:source_length]
 source_ids[0, :len(row)] = row
