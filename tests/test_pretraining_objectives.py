@@ -245,6 +245,30 @@ def test_mlm_pipelines_mask_anew_each_epoch_and_fix_evaluation_masks(same_lines)
         assert len(a) > 10 and _same_rows(a[1:], a[:-1]) < 0.3
 
 
+def test_mlm_batch_padding_keeps_the_sentences_and_masks_of_fixed_padding(tmp_path):
+    from kerasdl.data.pretraining import load_masked_language_modeling
+
+    rng = np.random.default_rng(0)
+    words = "the cat sat on a mat and then ran off to see the dog".split()
+    path = tmp_path / "lines.txt"
+    path.write_text("".join(" ".join(rng.choice(words, rng.integers(2, 15))) + "\n"
+                            for _ in range(400)))
+    fixed = load_masked_language_modeling(str(path), sequence_length=16, batch_size=8)
+    batch = load_masked_language_modeling(str(path), sequence_length=16, batch_size=8,
+                                          codec=fixed.codec, padding="batch")
+    pairs = [(a, b) for split in ("validation", "test")
+             for a, b in zip(getattr(fixed, split), getattr(batch, split))]
+    pairs += list(zip(fixed.training_stream(1).take(6), batch.training_stream(1).take(6)))
+    widths = set()
+    for (xf, yf), (xb, yb) in pairs:
+        w = xb.shape[1]
+        np.testing.assert_array_equal(xb.numpy(), xf.numpy()[:, :w])
+        np.testing.assert_array_equal(yb.numpy(), yf.numpy()[:, :w])  # the same masks
+        assert not xf.numpy()[:, w:].any() and xb.numpy()[:, -1].any()
+        widths.add(w)
+    assert len(widths) > 1 and "padded to its longest" in batch.describe()
+
+
 def test_mlm_data_from_tiny_shakespeare_are_its_lines():
     if not os.path.isdir(os.path.join(TFDS, "tiny_shakespeare")):
         pytest.skip("needs TFDS_DATA_DIR with the prepared tiny_shakespeare")

@@ -94,7 +94,7 @@ def test_replace_ignores_none_and_validates():
     [("optimizer", "adagrad"), ("schedule", "plateau"), ("batch_size", 0),
      ("learning_rate", 0.0), ("augmentation", "mixup"), ("weight_decay", -1e-4),
      ("momentum", 1.5), ("ema_momentum", 1.0), ("validation_fraction", 1.0),
-     ("gradient_clipping", "l1")],
+     ("gradient_clipping", "l1"), ("padding", "dynamic")],
 )
 def test_bad_recipe_fields_name_the_field(field, value):
     with pytest.raises(KerasdlError, match=field):

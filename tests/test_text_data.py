@@ -48,6 +48,43 @@ def test_vocabulary_size_caps_the_vocabulary_and_codecs_round_trip(tmp_path):
 
 
 @needs_tfds
+def test_batch_padding_cuts_only_columns_that_are_padding_everywhere():
+    fixed = load_text_classification("glue/sst2", sequence_length=32, batch_size=16,
+                                     vocabulary_size=500, max_examples=200)
+    batch = load_text_classification("glue/sst2", sequence_length=32, batch_size=16,
+                                     codec=fixed.codec, max_examples=200, padding="batch")
+    widths = set()
+    for (xf, yf), (xb, yb) in zip(fixed.test, batch.test):
+        xf, xb, w = xf.numpy(), xb.numpy(), xb.shape[1]
+        np.testing.assert_array_equal(xb, xf[:, :w])
+        np.testing.assert_array_equal(yb.numpy(), yf.numpy())
+        assert not xf[:, w:].any() and xb[:, -1].any()
+        widths.add(w)
+    assert len(widths) > 1
+    for a, b in zip(fixed.arrays("test"), batch.arrays("test")):
+        np.testing.assert_array_equal(a, b)  # back at the full length
+    with pytest.raises(KerasdlError, match="padding"):
+        load_text_classification("glue/sst2", max_examples=16, padding="ragged")
+
+
+def test_a_model_that_masks_padding_gives_the_same_outputs_on_trimmed_batches():
+    """What per-batch padding relies on: BERT's attention mask and first-token pooling
+    make the all-padding columns inert."""
+    import kerasdl
+    from kerasdl.data.text import trim_padding
+
+    model = kerasdl.create_model("bert_mini", vocabulary_size=50, num_classes=2, layers=2,
+                                 hidden=16, heads=2, ff_dim=32, max_positions=16)
+    ids = np.random.default_rng(0).integers(2, 50, (4, 16)).astype("int32")
+    for row, length in enumerate((3, 7, 5, 2)):
+        ids[row, length:] = 0
+    (trimmed,) = trim_padding(ids)
+    assert trimmed.shape == (4, 7)
+    np.testing.assert_allclose(model(trimmed).numpy(), model(ids).numpy(), atol=1e-5)
+    assert trim_padding(np.zeros((2, 5), "int32"))[0].shape == (2, 1)
+
+
+@needs_tfds
 def test_sst2_uses_the_labelled_validation_split_as_test():
     data = load_text_classification("glue/sst2", sequence_length=16, batch_size=8,
                                     max_examples=64)

@@ -104,6 +104,17 @@ def test_an_any_length_seq2seq_model_exports_at_a_fixed_length(tmp_path):
     np.testing.assert_allclose(got["logits"], want["logits"], atol=1e-5)
     with pytest.raises(KerasdlError, match="sequence_length"):
         with_sequence_length(model, 0)
+    # One input (not a list of them): BERT, which without a fixed length does not even
+    # convert with builtin ops (a dynamic StridedSlice in its attention mask).
+    bert = kerasdl.create_model("bert_mini", vocabulary_size=50, num_classes=2, layers=1,
+                                hidden=16, heads=2, ff_dim=32, max_positions=16)
+    with pytest.raises(KerasdlError, match="StridedSlice"):
+        convert_to_tflite(bert, tmp_path / "any.tflite")
+    tokens = np.random.default_rng(3).integers(1, 50, (3, 12)).astype("int32")
+    tokens[:, 9:] = 0
+    convert_to_tflite(with_sequence_length(bert, 12), tmp_path / "bert.tflite")
+    np.testing.assert_allclose(TFLiteRunner(tmp_path / "bert.tflite").predict(tokens),
+                               bert.predict(tokens, verbose=0), atol=1e-4)
 
 
 def test_a_trained_text_classifier_exports_through_kerasdl_export(tmp_path):

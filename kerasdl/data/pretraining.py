@@ -39,8 +39,8 @@ from typing import Callable
 
 import numpy as np
 
-from kerasdl.data.text import PAD, UNK, TextData, fit_codec
-from kerasdl.errors import KerasdlError, check_fraction, check_positive_int
+from kerasdl.data.text import PAD, PADDINGS, UNK, TextData, fit_codec, trim_padding
+from kerasdl.errors import KerasdlError, check_choice, check_fraction, check_positive_int
 from kerasdl.seeds import fold_seed
 
 __all__ = [
@@ -338,7 +338,7 @@ def _sentence_splits(dataset, data_dir, validation_fraction, max_examples):
 def load_masked_language_modeling(dataset, *, tokenization="word", vocabulary_size=20_000,
                                   sequence_length=64, batch_size=64, validation_fraction=0.1,
                                   data_dir=None, max_examples=None, seed=0, codec=None,
-                                  rate=0.15):
+                                  rate=0.15, padding="fixed"):
     """Sentences as ``(masked ids [batch, sequence_length], targets)`` for BERT's masked LM.
 
     ``dataset``: a TFDS sentence-classification set (``glue/sst2``, ``trec``: its
@@ -349,12 +349,16 @@ def load_masked_language_modeling(dataset, *, tokenization="word", vocabulary_si
     each (never padding, ``[UNK]`` or ``[MASK]``). Training batches get new masks every
     epoch (from ``seed``); validation and test masks are fixed per sentence (from
     :data:`EVALUATION_SEED` and its index), whatever the run's seed or batch size.
+    ``padding="batch"`` cuts each masked batch's all-padding columns off
+    (:func:`~kerasdl.data.text.trim_padding`): the same sentences and the same masks on
+    fewer positions.
     ``codec`` (a saved run's) fixes the vocabulary, else one is fitted on the training
     split with :data:`RESERVED` tokens.
     """
     import tensorflow as tf
 
     check_positive_int(batch_size, "batch_size")
+    check_choice(padding, PADDINGS, "padding")
     raw, counts, source = _sentence_splits(dataset, data_dir, validation_fraction,
                                            max_examples)
     if codec is None:
@@ -370,6 +374,10 @@ def load_masked_language_modeling(dataset, *, tokenization="word", vocabulary_si
         return mask_tokens(ids, vocabulary_size=size, mask_id=MASK_ID,
                            special_ids=SPECIAL_IDS, rate=rate, seed=seed_)
 
+    def trimmed(ds):
+        # Masks are drawn on the full-length batch first, so both paddings see the same.
+        return ds.map(trim_padding, num_parallel_calls=autotune) if padding == "batch" else ds
+
     def shuffled_batches():
         ds = raw["train"].shuffle(min(counts["train"], 100_000), seed=seed,
                                   reshuffle_each_iteration=True)
@@ -382,15 +390,15 @@ def load_masked_language_modeling(dataset, *, tokenization="word", vocabulary_si
         ds = shuffled_batches().repeat().enumerate()
         if first_epoch:
             ds = ds.skip(int(first_epoch) * steps)
-        return ds.map(lambda i, ids: mask(ids, fold_seed(seed, i)),
-                      num_parallel_calls=autotune).prefetch(autotune)
+        return trimmed(ds.map(lambda i, ids: mask(ids, fold_seed(seed, i)),
+                              num_parallel_calls=autotune)).prefetch(autotune)
 
     # The finite training pipeline (for model.fit(data.train, epochs=...)): every
     # iteration draws new per-batch seeds.
-    train = tf.data.Dataset.zip(
+    train = trimmed(tf.data.Dataset.zip(
         shuffled_batches(),
         tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)).map(
-        mask, num_parallel_calls=autotune).prefetch(autotune)
+        mask, num_parallel_calls=autotune)).prefetch(autotune)
 
     def evaluation(split):
         if split not in raw:
@@ -401,10 +409,11 @@ def load_masked_language_modeling(dataset, *, tokenization="word", vocabulary_si
             ids = vectorize(text[None])[0]
             return mask(ids, fold_seed(EVALUATION_SEED, stream, i))
 
-        return raw[split].enumerate().map(one, num_parallel_calls=autotune) \
-            .batch(batch_size).cache().prefetch(autotune)
+        return trimmed(raw[split].enumerate().map(one, num_parallel_calls=autotune)
+                       .batch(batch_size)).cache().prefetch(autotune)
 
     return MaskedTextData(
         task="masked_language_modeling", train=train, validation=evaluation("validation"),
         test=evaluation("test"), num_examples=counts, source=source, codec=codec,
-        batch_size=batch_size, training_stream=training_stream, mask_rate=rate)
+        batch_size=batch_size, training_stream=training_stream, mask_rate=rate,
+        padding=padding)

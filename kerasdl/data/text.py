@@ -204,6 +204,20 @@ class TextData:
                 f"(0 padding, 1 unknown), {length}")
 
 
+PADDINGS = ("fixed", "batch")
+
+
+def trim_padding(ids, *others):
+    """``ids`` [batch, length] (0 = padding) without its trailing columns that are padding
+    in every row (at least one column kept), and ``others`` cut to the same width. Where
+    the model masks padding this changes nothing but the work."""
+    import tensorflow as tf
+
+    positions = tf.range(1, tf.shape(ids)[1] + 1)
+    width = tf.maximum(tf.reduce_max(tf.where(ids != 0, positions[None, :], 0)), 1)
+    return (ids[:, :width],) + tuple(o[:, :width] for o in others)
+
+
 def _stack_padded(batches, width=None):
     """Batches of ids concatenated, each right-padded with 0 (padding) to ``width`` when
     it is given: per-batch padding gives the batches of one split different widths."""
@@ -296,7 +310,7 @@ def classification_split_plan(builder, name, label_key, validation_fraction, max
 def load_text_classification(dataset, *, tokenization="word", vocabulary_size=20_000,
                              sequence_length=64, batch_size=64, validation_fraction=0.1,
                              data_dir=None, max_examples=None, seed=0, codec=None,
-                             reserved=()):
+                             reserved=(), padding="fixed"):
     """Sentences and class labels from a TFDS text-classification dataset.
 
     ``dataset`` is a TFDS name, optionally with the label to use after a ``#``
@@ -304,7 +318,8 @@ def load_text_classification(dataset, *, tokenization="word", vocabulary_size=20
     dataset's ``test`` split when it is labelled, else its ``validation`` split (GLUE
     withholds test labels: SST-2's published accuracies are on validation); a validation
     split is then carved off the end of ``train`` (``validation_fraction``). Sequences are
-    padded or truncated to ``sequence_length`` tokens. ``codec`` (a saved run's) fixes
+    padded or truncated to ``sequence_length`` tokens; with ``padding="batch"`` each
+    batch then loses its all-padding columns (:func:`trim_padding`). ``codec`` (a saved run's) fixes
     the vocabulary instead of fitting one on the training split; ``reserved`` tokens
     (start and end) come first in a fitted vocabulary.
     """
@@ -326,9 +341,11 @@ def load_text_classification(dataset, *, tokenization="word", vocabulary_size=20
     layer = codec.layer()
     length = codec.sequence_length
 
+    check_choice(padding, PADDINGS, "padding")
+
     def vectorize(texts, labels):
-        ids = layer(texts).to_tensor(default_value=0, shape=[None, length])
-        return tf.cast(ids, "int32"), labels
+        ids = tf.cast(layer(texts).to_tensor(default_value=0, shape=[None, length]), "int32")
+        return (trim_padding(ids)[0] if padding == "batch" else ids), labels
 
     def pipeline(split, training):
         ds = raw[split]
@@ -350,6 +367,7 @@ def load_text_classification(dataset, *, tokenization="word", vocabulary_size=20
         codec=codec,
         batch_size=batch_size,
         class_names=list(label.names),
+        padding=padding,
     )
 
 
@@ -669,7 +687,7 @@ def load_conditional_language_modeling(dataset, *, tokenization="word",
 
 def load_translation(dataset="multi30k", *, vocabulary_size=10_000, sequence_length=40,
                      batch_size=64, data_dir=None, max_examples=None, seed=0, codec=None,
-                     target_codec=None, **_):
+                     target_codec=None, padding="batch", **_):
     """Sentence pairs as ``((source ids, target input ids), target output ids)``.
 
     ``dataset`` is ``multi30k`` (German to English) or ``multi30k:SRC-TGT`` with languages
@@ -677,7 +695,8 @@ def load_translation(dataset="multi30k", *, vocabulary_size=10_000, sequence_len
     cased, punctuation split off. The target is ``[start] words [end]``, at most
     ``sequence_length + 1`` tokens; the decoder reads it without the last token and predicts it
     without the first. Sources are cut to ``sequence_length``. Each batch is padded only
-    to its longest sentence (``TextData.padding == "batch"``): the models mask padding,
+    to its longest sentence (``padding="batch"``; ``"fixed"`` pads every batch to
+    ``sequence_length``): the models mask padding,
     and the longest German sentence of a shuffled Multi30k batch of 64 has 26 tokens on
     average, against the fixed 40 every step used to compute. Models for this data must
     take sequences of any length (``sequence_length=None``).
@@ -710,11 +729,15 @@ def load_translation(dataset="multi30k", *, vocabulary_size=10_000, sequence_len
     length = codec.sequence_length
     src_layer, tgt_layer = codec.layer(), target_codec.layer()
 
+    check_choice(padding, PADDINGS, "padding")
+    per_batch = padding == "batch"
+
     def vectorize(src, tgt):
-        s = src_layer(src)[:, :length].to_tensor(default_value=0)
+        s = src_layer(src)[:, :length].to_tensor(default_value=0,
+                                                 shape=None if per_batch else [None, length])
         # At least one position, so that a batch of empty sources still feeds the RNN.
         s = tf.pad(s, [[0, 0], [0, tf.maximum(1 - tf.shape(s)[1], 0)]])
-        full = _framed(tgt_layer(tgt), length, per_batch=True)
+        full = _framed(tgt_layer(tgt), length, per_batch=per_batch)
         return (tf.cast(s, "int32"), full[:, :-1]), full[:, 1:]
 
     def pipeline(split, training):
@@ -737,7 +760,7 @@ def load_translation(dataset="multi30k", *, vocabulary_size=10_000, sequence_len
         target_codec=target_codec,
         batch_size=batch_size,
         raw_test=list(zip(*text["test"])),
-        padding="batch",
+        padding=padding,
     )
 
 

@@ -158,7 +158,8 @@ def with_sequence_length(model, length):
     length = check_positive_int(length, "sequence_length")
     inputs = [keras.Input((length if any_length(t) else t.shape[1],) + tuple(t.shape[2:]),
                           dtype=t.dtype, name=t.name) for t in model.inputs]
-    copy = keras.models.clone_model(model, input_tensors=inputs)
+    copy = keras.models.clone_model(
+        model, input_tensors=keras.tree.pack_sequence_as(model.input, inputs))
     copy.set_weights(model.get_weights())
     return copy
 

@@ -27,6 +27,12 @@ DEFAULTS = {
 }
 
 
+# Per-batch padding where it is the default, and where a recipe may ask for it (the
+# loaders that support it; language-model windows and tag sequences are fixed-length).
+BATCH_PADDING = {"seq2seq": "batch", "sequence_classification": "fixed",
+                 "masked_language_modeling": "fixed"}
+
+
 class _TextTask(Task):
     loader = None
 
@@ -43,11 +49,18 @@ class _TextTask(Task):
                   deterministic=False, recipe=None, codecs=None):
         tokenization, vocab, length = self.settings(recipe)
         codecs = codecs or {}
+        padding = {}
+        if self.name in BATCH_PADDING:
+            padding["padding"] = getattr(recipe, "padding", "") or BATCH_PADDING[self.name]
+        elif getattr(recipe, "padding", "") == "batch":
+            raise KerasdlError(
+                f"padding='batch' is for {', '.join(sorted(BATCH_PADDING))}; the "
+                f"{self.name} data have a fixed length", argument="padding")
         return type(self).loader(
             dataset, tokenization=tokenization, vocabulary_size=vocab,
             sequence_length=length, batch_size=batch_size,
             validation_fraction=validation_fraction, data_dir=data_dir,
-            max_examples=max_examples, seed=seed, **self._codec_kwargs(codecs))
+            max_examples=max_examples, seed=seed, **padding, **self._codec_kwargs(codecs))
 
     def _codec_kwargs(self, codecs):
         return {"codec": codecs["text"]} if "text" in codecs else {}

@@ -56,7 +56,10 @@ class Recipe:
 
     Text tasks read ``tokenization`` (``"word"`` or ``"character"``),
     ``vocabulary_size`` and ``sequence_length``; 0 or "" means the task's default
-    (:data:`kerasdl.tasks.text.DEFAULTS`).
+    (:data:`kerasdl.tasks.text.DEFAULTS`). ``padding="batch"`` pads each batch only to
+    its longest sequence (the model is then built for any length; for models that mask
+    padding, the same computation on fewer positions), ``"fixed"`` every batch to
+    ``sequence_length``; "" means the task's default (per batch for translation).
     """
 
     optimizer: str = "adam"
@@ -81,6 +84,7 @@ class Recipe:
     tokenization: str = ""
     vocabulary_size: int = 0
     sequence_length: int = 0
+    padding: str = ""
     layerwise_lr: dict | None = None
     notes: str = ""
 
@@ -112,6 +116,8 @@ class Recipe:
         check_choice(self.augmentation, PRESETS, "augmentation")
         if self.tokenization:
             check_choice(self.tokenization, ("word", "character"), "tokenization")
+        if self.padding:
+            check_choice(self.padding, ("fixed", "batch"), "padding")
         for value, argument in ((self.vocabulary_size, "vocabulary_size"),
                                 (self.sequence_length, "sequence_length")):
             if not (isinstance(value, int) and value >= 0):

@@ -59,7 +59,7 @@ from keras import ops
 import kerasdl
 from kerasdl.data.pretraining import IGNORE, MASK_ID, SPECIAL_IDS, mask_tokens
 from kerasdl.data.text import load_codecs, load_text_classification
-from kerasdl.export import TFLiteRunner, convert_to_tflite
+from kerasdl.export import TFLiteRunner, convert_to_tflite, with_sequence_length
 from kerasdl.models.transformer.bert import BertConfig, bert_count, build_bert
 from kerasdl.train import get_recipe, load_run, train
 from kerasdl.train.runs import is_finished_run
@@ -636,10 +636,13 @@ plt.show()
 # (weights stored as int8, about four times smaller, activations quantised on the fly).
 # `TFLiteRunner` runs each file on the SST-2 test sentences (GLUE validation), and the
 # results are compared with Keras: accuracy, agreement of the predicted classes, and
-# the largest difference between logits.
+# the largest difference between logits. The runs trained on batches padded to their
+# longest sentence, so the model takes any length; the file gets the run's fixed
+# length (`with_sequence_length`), as an app's input buffer has one.
 
 # %%
 classifier, classifier_record = runs["fine-tuned from the masked LM"]
+classifier = with_sequence_length(classifier, x_test.shape[1])
 export_dir = os.path.join(WORK, "tflite")
 os.makedirs(export_dir, exist_ok=True)
 keras_logits = classifier.predict(x_test, batch_size=256, verbose=0)

@@ -176,10 +176,11 @@ _BASE_RECIPE = Recipe(
     optimizer="adamw", learning_rate=2e-5, weight_decay=0.01, decay_matrices_only=True,
     schedule="cosine",
     warmup_epochs=0.3, epochs=3, batch_size=32, validation_fraction=0.05,
-    tokenization="word", vocabulary_size=30_522, sequence_length=128,
+    tokenization="word", vocabulary_size=30_522, sequence_length=128, padding="batch",
     gradient_clipping="global_norm", clip_threshold=1.0,
     notes="Devlin et al. 2019, Sec. A.3 fine-tuning: AdamW 2e-5, decay 0.01, batch 32, 3 "
-          "epochs, 10% warm-up; from scratch here (no pretrained weights), word tokens")
+          "epochs, 10% warm-up; from scratch here (no pretrained weights), word tokens, "
+          "each batch padded to its longest")
 
 # A small BERT trained from scratch on SST-2: from-scratch Transformers want a larger
 # rate than fine-tuning's and a warm-up; a few epochs before 67k sentences overfit.
@@ -187,10 +188,11 @@ _MINI_RECIPE = Recipe(
     optimizer="adamw", learning_rate=3e-4, weight_decay=0.01, decay_matrices_only=True,
     schedule="cosine",
     warmup_epochs=0.5, epochs=5, batch_size=64, validation_fraction=0.05,
-    tokenization="word", vocabulary_size=20_000, sequence_length=64,
+    tokenization="word", vocabulary_size=20_000, sequence_length=64, padding="batch",
     gradient_clipping="global_norm", clip_threshold=1.0,
     notes="from scratch: AdamW 3e-4, decay 0.01, half-epoch warm-up + cosine, 5 epochs, "
-          "batch 64, global-norm clipping 1.0; word tokens, 20k vocabulary, 64 tokens")
+          "batch 64, global-norm clipping 1.0; word tokens, 20k vocabulary, at most 64 "
+          "tokens, each batch padded to its longest")
 
 # Masked-LM pretraining of BERT-Mini on a dataset's training sentences (kerasdl's word
 # tokens, so that the classifier can start from it with the same vocabulary): BERT's
@@ -202,10 +204,11 @@ _MLM_RECIPE = Recipe(
     optimizer="adamw", learning_rate=3e-4, weight_decay=0.01, decay_matrices_only=True,
     schedule="cosine",
     warmup_epochs=1.0, epochs=20, batch_size=64, validation_fraction=0.05,
-    tokenization="word", vocabulary_size=20_000, sequence_length=64,
+    tokenization="word", vocabulary_size=20_000, sequence_length=64, padding="batch",
     gradient_clipping="global_norm", clip_threshold=1.0,
     notes="masked LM from scratch: AdamW 3e-4, decay 0.01, one-epoch warm-up + cosine, 20 "
-          "epochs, batch 64, clipping 1.0; word tokens, 20k vocabulary, 64 tokens, the "
+          "epochs, batch 64, clipping 1.0; word tokens, 20k vocabulary, at most 64 tokens "
+          "(each batch padded to its longest), the "
           "classifier recipe's validation split (so its training sentences match); untuned")
 
 # BERT-Mini of Turc et al. 2019 ("Well-Read Students Learn Better"): L=4, H=256, A=4.
