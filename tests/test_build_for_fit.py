@@ -55,3 +55,30 @@ def test_ragged_batches_are_left_to_fit():
     ragged = tf.data.Dataset.from_tensor_slices(tf.ragged.constant([[1, 2], [3]])).batch(2)
     build_for_fit(model, ragged)
     assert not model.optimizer.built
+
+
+def test_batches_of_different_lengths_are_traced_once():
+    """Per-batch padded text: fit's step is traced for the dataset's element spec
+    (length None), not once per batch width."""
+    import tensorflow as tf
+
+    model = kerasdl.create_model("seq2seq_luong", vocabulary_size=20,
+                                 target_vocabulary_size=17, embedding_dim=8, units=6)
+    model.compile(optimizer="adam", loss={"logits": keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, ignore_class=0)})
+    rng = np.random.default_rng(0)
+
+    def batches():
+        for width in (3, 7, 5, 9, 4, 6):
+            ids = rng.integers(1, 17, (4, width)).astype("int32")
+            yield (ids, ids), {"logits": ids}
+
+    spec = tf.TensorSpec((None, None), tf.int32)
+    data = tf.data.Dataset.from_generator(batches, output_signature=(
+        (spec, spec), {"logits": spec}))
+    traces = []
+    step = model.train_step
+    model.train_step = lambda batch: (traces.append(1), step(batch))[1]
+    build_for_fit(model, data)
+    model.fit(data, epochs=2, verbose=0)
+    assert traces == [1]
