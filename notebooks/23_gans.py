@@ -278,4 +278,38 @@ print(f"{os.path.getsize(tflite_path) / 1e6:.2f} MB; largest difference to Keras
 # %% [markdown]
 # ## Conclusions
 #
-# (Written after the real runs.)
+# From the runs above (Fashion-MNIST, 1,000 samples per score, a LeNet-5 at 90.4% test
+# accuracy as the feature extractor):
+#
+# - **The measuring stick separates what it should.** Real training images score 1.03,
+#   uniform noise 211, an untrained DCGAN generator 353. That untrained generator is
+#   classified with confidence 0.95, higher than real images get, but always as the same
+#   class (class entropy 0): confidence alone would reward a collapsed generator, which is
+#   why the distance and the entropy sit beside it.
+# - **DCGAN** went from a distance of 30.1 after one epoch to 4.31 after twenty, still
+#   falling slowly; its samples cover all ten classes (entropy 2.295 of a possible 2.303)
+#   at confidence 0.82. Its discriminator loss *rose* from 0.59 to about 1.1 while the
+#   generator's fell from 1.83 to about 1.1: the two settle into a balance rather than a
+#   minimum, and the images kept improving after the losses had flattened.
+# - **WGAN-GP** started further away (42.3) and, with a fifth of DCGAN's generator
+#   updates per epoch, needed its 30 epochs to reach 4.91. Its critic's Wasserstein
+#   estimate fell every epoch (10.9 to 1.89) together with the distance, the property
+#   the plain GAN losses lack, and the gradient penalty stayed small (0.019 at the end):
+#   the critic stayed close to 1-Lipschitz on the interpolated points. On the final
+#   samples DCGAN and WGAN-GP are level (4.74 and 4.81): at these lengths the Wasserstein
+#   loss bought a readable training signal, not better images. The epochs summed to
+#   about 3,470 s for DCGAN and 3,960 s for WGAN-GP on this 2-core CPU, shared with other
+#   work at times, so those are rough.
+# - **The conditional GAN** is the closest to the data (1.91) and the most confident
+#   (0.89). Part of that lead is the bookkeeping: asking for the classes in turn gives
+#   exactly the test set's class balance, which the unconditional generators only
+#   approximate. Asked for a class, it delivers one the classifier recognises 88.4% of
+#   the time, against the classifier's 90.4% on real test images. The misses fall on the
+#   garments that look alike (shirt 67%, pullover 76%, T-shirt 80%, coat 81%), while
+#   trousers, bags, sandals and boots are recognised 97-100% of the time.
+# - A straight line between two noise vectors morphs one garment into another without
+#   jumps, and the generator runs on LiteRT as a 3.34 MB builtin-ops file within 1e-6 of
+#   Keras.
+#
+# All three GANs remain well above the real-image floor (1.03): more epochs, and a
+# feature extractor stronger than a LeNet-5, would be the next steps.
