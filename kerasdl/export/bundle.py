@@ -160,8 +160,10 @@ def export_model(
         output_dir: folder to create; it must not exist unless ``overwrite=True``.
             Everything is built in a staging folder and renamed into place at the end.
         test_images, test_labels: preprocessed real test inputs and their labels; every
-            artifact's predictions on them are compared with the Keras model's.
-        representative_images: preprocessed *training* inputs for int8 calibration.
+            artifact's predictions on them are compared with the Keras model's. For a
+            model with several inputs, a list of arrays in the model's input order.
+        representative_images: preprocessed *training* inputs for int8 calibration (a
+            list likewise for several inputs).
         formats: any of ``FORMATS``.
         model_name: registry name, for the card (default ``model.name``).
         task: the :class:`kerasdl.tasks.Task` that says how outputs are compared and what
