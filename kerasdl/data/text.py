@@ -319,9 +319,9 @@ def load_text_classification(dataset, *, tokenization="word", vocabulary_size=20
     withholds test labels: SST-2's published accuracies are on validation); a validation
     split is then carved off the end of ``train`` (``validation_fraction``). Sequences are
     padded or truncated to ``sequence_length`` tokens; with ``padding="batch"`` each
-    batch then loses its all-padding columns (:func:`trim_padding`). ``codec`` (a saved run's) fixes
-    the vocabulary instead of fitting one on the training split; ``reserved`` tokens
-    (start and end) come first in a fitted vocabulary.
+    batch then loses its all-padding columns (:func:`trim_padding`). ``codec`` (a saved
+    run's) fixes the vocabulary instead of fitting one on the training split;
+    ``reserved`` tokens (start and end) come first in a fitted vocabulary.
     """
     import tensorflow as tf
 
@@ -693,13 +693,13 @@ def load_translation(dataset="multi30k", *, vocabulary_size=10_000, sequence_len
     ``dataset`` is ``multi30k`` (German to English) or ``multi30k:SRC-TGT`` with languages
     from en, de, fr, cs. Splits: train, val, test_2016_flickr. Word-level tokens, lower-
     cased, punctuation split off. The target is ``[start] words [end]``, at most
-    ``sequence_length + 1`` tokens; the decoder reads it without the last token and predicts it
-    without the first. Sources are cut to ``sequence_length``. Each batch is padded only
-    to its longest sentence (``padding="batch"``; ``"fixed"`` pads every batch to
-    ``sequence_length``): the models mask padding,
-    and the longest German sentence of a shuffled Multi30k batch of 64 has 26 tokens on
-    average, against the fixed 40 every step used to compute. Models for this data must
-    take sequences of any length (``sequence_length=None``).
+    ``sequence_length + 1`` tokens; the decoder reads it without the last token and
+    predicts it without the first. Sources are cut to ``sequence_length``. Each batch is
+    padded only to its longest sentence (``padding="batch"``; ``"fixed"`` pads every
+    batch to ``sequence_length``): the models mask padding, and the longest German
+    sentence of a shuffled Multi30k batch of 64 has about 26 tokens on average, against
+    the fixed 40 every step used to compute. Models for this data must take sequences of
+    any length (``sequence_length=None``).
     """
     import tensorflow as tf
 
