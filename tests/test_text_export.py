@@ -164,7 +164,10 @@ def test_a_trained_translator_exports_through_kerasdl_export(tmp_path):
     assert [i["name"] for i in card["input"]] == ["source", "target_in"]
     meta = kerasdl_metadata(tmp_path / "export" / "seq2seq_luong_float32.tflite")
     assert [i["shape"] for i in meta["input"]] == [[12], [12]]
-    assert "Input `target_in`: int32 (12,)" in (tmp_path / "export" / "MODEL_CARD.md").read_text()
+    card_text = (tmp_path / "export" / "MODEL_CARD.md").read_text()
+    assert "Input `target_in`: int32 (12,)" in card_text
+    assert 'input_names=["source", "target_in"]' in card_text  # the order a file lacks
+    assert "kerasdl predict" not in card_text  # an image classifier's tool
 
 
 def test_small_bert_classifier_exports_with_builtin_ops_and_agrees(tmp_path):

@@ -529,22 +529,23 @@ def render_model_card(card) -> str:
     lines += [f"**Note.** {note}" for note in card.get("notes", [])]
     if card.get("notes"):
         lines.append("")
-    lines += [
-        "## Using the TFLite file",
-        "",
-        "```python",
-        "from kerasdl.export import TFLiteRunner",
-        f"runner = TFLiteRunner(\"{m['name']}_float32.tflite\")",
-        "outputs = runner.predict(inputs)  # prepared as in 'Input' above",
-        "```",
-        "",
-        "Class names are in `labels.txt` and in each `.tflite` file's metadata "
-        "(`kerasdl.export.metadata.read_labels`); `kerasdl predict FILE IMAGE...` runs a "
-        "file on image files as an app would.",
-        "",
-        "## Versions",
-        "",
-    ]
+    inputs = card.get("input")
+    if isinstance(inputs, list):
+        # A .tflite file does not record the order of several inputs: name it.
+        names = ", ".join(f'"{i["name"]}"' for i in inputs)
+        runner = f"runner = TFLiteRunner(\"{m['name']}_float32.tflite\", input_names=[{names}])"
+        call = "outputs = runner.predict([" + ", ".join(i["name"] for i in inputs) + \
+            "])  # prepared as in 'Input' above"
+    else:
+        runner = f"runner = TFLiteRunner(\"{m['name']}_float32.tflite\")"
+        call = "outputs = runner.predict(inputs)  # prepared as in 'Input' above"
+    lines += ["## Using the TFLite file", "", "```python",
+              "from kerasdl.export import TFLiteRunner", runner, call, "```", ""]
+    if m.get("task", "image_classification") == "image_classification":
+        lines += ["Class names are in `labels.txt` and in each `.tflite` file's metadata "
+                  "(`kerasdl.export.metadata.read_labels`); `kerasdl predict FILE IMAGE...` "
+                  "runs a file on image files as an app would.", ""]
+    lines += ["## Versions", ""]
     lines += [f"- {k}: {val}" for k, val in card["versions"].items()]
     lines.append(f"- created (UTC): {card['created_utc']}")
     return "\n".join(lines) + "\n"
