@@ -190,3 +190,26 @@ def test_train_and_evaluate_a_text_classifier_with_its_saved_vocabulary(tmp_path
 def test_unknown_or_non_text_datasets_are_clear_errors():
     with pytest.raises(KerasdlError, match="not a text-classification dataset"):
         load_text_classification("mnist", max_examples=4)
+
+
+@needs_multi30k
+def test_a_translator_gives_the_same_logits_on_per_batch_and_fixed_padding():
+    """The masks (GRU, attention, loss) make the extra padding of fixed batches inert."""
+    import keras
+
+    import kerasdl
+
+    data = load_translation("multi30k", vocabulary_size=300, sequence_length=40,
+                            batch_size=8, max_examples=64)
+    (source, target_in), target_out = next(iter(data.test))
+    source, target_in = source.numpy(), target_in.numpy()
+    assert source.shape[1] < 40 and target_in.shape[1] < 40
+    keras.utils.set_random_seed(0)
+    model = kerasdl.create_model("seq2seq_bahdanau", vocabulary_size=data.vocabulary_size,
+                                 target_vocabulary_size=data.target_codec.vocabulary_size,
+                                 embedding_dim=16, units=12)
+    padded = [np.pad(a, [(0, 0), (0, 40 - a.shape[1])]) for a in (source, target_in)]
+    narrow = model([source, target_in])["logits"].numpy()
+    wide = model(padded)["logits"].numpy()[:, :target_in.shape[1]]
+    real = target_out.numpy() > 0
+    np.testing.assert_allclose(narrow[real], wide[real], atol=1e-6)
