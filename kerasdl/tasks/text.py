@@ -247,10 +247,7 @@ class TokenClassification(_TextTask):
         return (x, y) if limit is None else (x[:limit], y[:limit])
 
     def compare(self, reference, outputs, targets):
-        real = targets >= 0
-        return {"accuracy": float((outputs.argmax(-1) == targets)[real].mean()),
-                "top1_agreement": float((outputs.argmax(-1) == reference.argmax(-1))[real].mean()),
-                "max_abs_logit_diff": float(np.abs(outputs - reference)[real].max())}
+        return _compare_tokens(reference, outputs, targets, targets >= 0)
 
     def describe_io(self, model, record):
         return {
@@ -262,6 +259,14 @@ class TokenClassification(_TextTask):
                        "class_names": record.get("class_names"),
                        "decode": "argmax over the last axis at each real token"},
         }
+
+
+def _compare_tokens(reference, outputs, targets, scored):
+    """An exported file's per-token logits against Keras' at the ``scored`` positions."""
+    predicted = outputs.argmax(-1)
+    return {"accuracy": float((predicted == targets)[scored].mean()),
+            "top1_agreement": float((predicted == reference.argmax(-1))[scored].mean()),
+            "max_abs_logit_diff": float(np.abs(outputs - reference)[scored].max())}
 
 
 def _token_metrics(model, ds, ignore_id):
@@ -383,11 +388,7 @@ class MaskedLanguageModeling(_TextTask):
         return (x, y) if limit is None else (x[:limit], y[:limit])
 
     def compare(self, reference, outputs, targets):
-        chosen = targets >= 0
-        return {"accuracy": float((outputs.argmax(-1) == targets)[chosen].mean()),
-                "top1_agreement": float(
-                    (outputs.argmax(-1) == reference.argmax(-1))[chosen].mean()),
-                "max_abs_logit_diff": float(np.abs(outputs - reference)[chosen].max())}
+        return _compare_tokens(reference, outputs, targets, targets >= 0)
 
     def describe_io(self, model, record):
         return {
@@ -482,11 +483,7 @@ class Seq2Seq(_TextTask):
 
     def compare(self, reference, outputs, targets):
         """Teacher-forced next-token logits at the real (non-padding) target positions."""
-        real = targets > 0
-        return {"accuracy": float((outputs.argmax(-1) == targets)[real].mean()),
-                "top1_agreement": float(
-                    (outputs.argmax(-1) == reference.argmax(-1))[real].mean()),
-                "max_abs_logit_diff": float(np.abs(outputs - reference)[real].max())}
+        return _compare_tokens(reference, outputs, targets, targets > 0)
 
     def describe_io(self, model, record):
         return {
